@@ -1,0 +1,221 @@
+//! A customer's profile: who they are and what they bought. The stored form is the set of order
+//! states and refunds seen so far (keyed by id, newest state wins), and every figure is derived from
+//! it. That makes applying a delivery idempotent and independent of delivery order by construction:
+//! there is no counter that a redelivery or a reordering could push off.
+
+use crate::ids::{CustomerId, OrderId, RefundId};
+use crate::money::{Currency, Money};
+use crate::webhook::{Order, OrderStatus, Person, Refund};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the profile keeps of one order: enough for the figures and for coupon attribution, no
+/// personal data (that lives on the profile, where redaction erases it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSummary {
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub total: Money,
+    pub status: OrderStatus,
+    /// Category (or, when the platform names none, product title) → quantity.
+    #[serde(default)]
+    pub categories: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub coupon_codes: Vec<String>,
+}
+
+impl OrderSummary {
+    pub fn of(order: &Order) -> Self {
+        let mut categories = BTreeMap::new();
+        for item in &order.items {
+            let key = item.category.clone().unwrap_or_else(|| item.title.clone());
+            if !key.is_empty() {
+                *categories.entry(key).or_insert(0) += item.quantity.max(1);
+            }
+        }
+        Self {
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+            total: order.total,
+            status: order.status,
+            categories,
+            coupon_codes: order.coupon_codes.clone(),
+        }
+    }
+
+    /// Whether `self` may replace `stored`: newer states win, a deletion is final, and an equal
+    /// timestamp is allowed through because re-applying the same state changes nothing.
+    pub fn supersedes(&self, stored: &OrderSummary) -> bool {
+        stored.status != OrderStatus::Deleted && self.updated_at >= stored.updated_at
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundSummary {
+    pub amount: Money,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Profile {
+    pub person: Person,
+    /// Set once personal data was erased on the platform's request; it never comes back.
+    pub redacted: bool,
+    pub orders: BTreeMap<OrderId, OrderSummary>,
+    pub refunds: BTreeMap<(OrderId, RefundId), RefundSummary>,
+}
+
+/// Figures derived from a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileStats {
+    /// Orders that count: not cancelled, not deleted.
+    pub orders: u32,
+    pub purchase_days: u32,
+    pub first_order_at: Option<DateTime<Utc>>,
+    pub last_order_at: Option<DateTime<Utc>>,
+    /// Net of refunds, one entry per currency the customer paid in, most-used first.
+    pub total_spent: Vec<Money>,
+    pub average_order_value: Option<Money>,
+    pub categories: BTreeMap<String, u32>,
+    pub coupon_codes: BTreeSet<String>,
+    pub cancelled_orders: u32,
+    pub refunded: Vec<Money>,
+}
+
+impl Profile {
+    /// Applies an order state; returns whether it changed anything.
+    pub fn apply_order(&mut self, order: &Order) -> bool {
+        let summary = OrderSummary::of(order);
+        let changed = match self.orders.get(&order.id) {
+            Some(stored) if !summary.supersedes(stored) || *stored == summary => false,
+            _ => {
+                self.orders.insert(order.id.clone(), summary);
+                true
+            }
+        };
+        let mut refunds_changed = false;
+        for r in &order.refunds {
+            refunds_changed |= self.apply_refund(r);
+        }
+        if !self.redacted {
+            self.person.fill_from(&order.customer);
+        }
+        changed || refunds_changed
+    }
+
+    pub fn apply_refund(&mut self, refund: &Refund) -> bool {
+        let key = (refund.order_id.clone(), refund.id.clone());
+        let summary = RefundSummary {
+            amount: refund.amount,
+            created_at: refund.created_at,
+        };
+        self.refunds.insert(key, summary.clone()) != Some(summary)
+    }
+
+    pub fn stats(&self) -> ProfileStats {
+        let counted: Vec<(&OrderId, &OrderSummary)> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| o.status == OrderStatus::Open)
+            .collect();
+        let mut spent: BTreeMap<Currency, (i64, u32)> = BTreeMap::new();
+        let mut days = BTreeSet::<NaiveDate>::new();
+        let mut categories = BTreeMap::new();
+        let mut coupon_codes = BTreeSet::new();
+        for (_, o) in &counted {
+            let e = spent.entry(o.total.currency).or_insert((0, 0));
+            e.0 = e.0.saturating_add(o.total.minor);
+            e.1 += 1;
+            days.insert(o.created_at.date_naive());
+            for (k, n) in &o.categories {
+                *categories.entry(k.clone()).or_insert(0) += n;
+            }
+            coupon_codes.extend(o.coupon_codes.iter().cloned());
+        }
+        let mut refunded: BTreeMap<Currency, i64> = BTreeMap::new();
+        for ((order_id, _), r) in &self.refunds {
+            // A refund counts only against an order that counts: a cancelled order is already out in
+            // full, and a refund for an order not seen yet waits for it.
+            if counted.iter().any(|(id, _)| *id == order_id) {
+                *refunded.entry(r.amount.currency).or_insert(0) += r.amount.minor;
+                if let Some(e) = spent.get_mut(&r.amount.currency) {
+                    e.0 = e.0.saturating_sub(r.amount.minor);
+                }
+            }
+        }
+        let mut by_use: Vec<(Currency, (i64, u32))> = spent.into_iter().collect();
+        by_use.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.0.cmp(&b.0)));
+        let average_order_value = by_use
+            .first()
+            .map(|(c, (total, n))| Money::new(div_round(*total, i64::from(*n)), *c));
+        ProfileStats {
+            orders: counted.len() as u32,
+            purchase_days: days.len() as u32,
+            first_order_at: counted.iter().map(|(_, o)| o.created_at).min(),
+            last_order_at: counted.iter().map(|(_, o)| o.created_at).max(),
+            total_spent: by_use
+                .iter()
+                .map(|(c, (t, _))| Money::new(*t, *c))
+                .collect(),
+            average_order_value,
+            categories,
+            coupon_codes,
+            cancelled_orders: (self.orders.len() - counted.len()) as u32,
+            refunded: refunded
+                .into_iter()
+                .map(|(c, m)| Money::new(m, c))
+                .collect(),
+        }
+    }
+
+    /// Erases personal data; orders and figures stay, anonymous.
+    pub fn redact(&mut self) {
+        self.person = Person::default();
+        self.redacted = true;
+    }
+}
+
+/// Integer division rounding half away from zero, for averages of minor units.
+fn div_round(total: i64, n: i64) -> i64 {
+    if n == 0 {
+        return 0;
+    }
+    let q = total / n;
+    let r = total % n;
+    if 2 * r.abs() >= n {
+        q + total.signum()
+    } else {
+        q
+    }
+}
+
+impl Person {
+    /// Fills what is missing from `other`; never overwrites (customer updates do that, with a version).
+    pub fn fill_from(&mut self, other: &Person) {
+        if self.email.is_none() {
+            self.email.clone_from(&other.email);
+        }
+        if self.first_name.is_none() {
+            self.first_name.clone_from(&other.first_name);
+        }
+        if self.last_name.is_none() {
+            self.last_name.clone_from(&other.last_name);
+        }
+        if self.phone.is_none() {
+            self.phone.clone_from(&other.phone);
+        }
+        if self.accepts_marketing.is_none() {
+            self.accepts_marketing = other.accepts_marketing;
+        }
+    }
+}
+
+/// Who the profile belongs to, for display.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerView {
+    pub customer_id: CustomerId,
+    #[serde(flatten)]
+    pub profile: Profile,
+    pub stats: ProfileStats,
+}

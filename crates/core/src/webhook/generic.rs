@@ -1,0 +1,5 @@
+//! TODO
+use super::*;
+pub fn parse(_b: &[u8]) -> Result<Parsed, PayloadError> {
+    Err(PayloadError::Missing("todo"))
+}
