@@ -1,1 +1,9 @@
+//! All integration tests in one binary (one link, one moto server): the real handler and CLI
+//! against moto, table-driven where the cases are alike.
 
+mod conformance;
+mod delivery;
+mod fixtures;
+mod ordering;
+mod redaction;
+mod requests;

@@ -2,6 +2,7 @@
 //! webhooks and their signatures, and the customer profile that orders fold into.
 
 pub mod ids;
+pub mod import;
 pub mod money;
 pub mod profile;
 pub mod signature;

@@ -31,7 +31,8 @@ impl OrderSummary {
         for item in &order.items {
             let key = item.category.clone().unwrap_or_else(|| item.title.clone());
             if !key.is_empty() {
-                *categories.entry(key).or_insert(0) += item.quantity.max(1);
+                let n = categories.entry(key).or_insert(0u32);
+                *n = n.saturating_add(item.quantity.max(1));
             }
         }
         Self {
@@ -44,10 +45,11 @@ impl OrderSummary {
         }
     }
 
-    /// Whether `self` may replace `stored`: newer states win, a deletion is final, and an equal
-    /// timestamp is allowed through because re-applying the same state changes nothing.
+    /// Whether `self` may replace `stored`: newer states win (a deletion is stamped with the time it
+    /// arrived, so WooCommerce's later `order.restored` revives the order while older states do not),
+    /// and an equal timestamp is allowed through because re-applying the same state changes nothing.
     pub fn supersedes(&self, stored: &OrderSummary) -> bool {
-        stored.status != OrderStatus::Deleted && self.updated_at >= stored.updated_at
+        self.updated_at >= stored.updated_at
     }
 }
 
@@ -126,10 +128,11 @@ impl Profile {
         for (_, o) in &counted {
             let e = spent.entry(o.total.currency).or_insert((0, 0));
             e.0 = e.0.saturating_add(o.total.minor);
-            e.1 += 1;
+            e.1 = e.1.saturating_add(1);
             days.insert(o.created_at.date_naive());
             for (k, n) in &o.categories {
-                *categories.entry(k.clone()).or_insert(0) += n;
+                let c = categories.entry(k.clone()).or_insert(0u32);
+                *c = c.saturating_add(*n);
             }
             coupon_codes.extend(o.coupon_codes.iter().cloned());
         }
@@ -138,7 +141,8 @@ impl Profile {
             // A refund counts only against an order that counts: a cancelled order is already out in
             // full, and a refund for an order not seen yet waits for it.
             if counted.iter().any(|(id, _)| *id == order_id) {
-                *refunded.entry(r.amount.currency).or_insert(0) += r.amount.minor;
+                let total = refunded.entry(r.amount.currency).or_insert(0);
+                *total = total.saturating_add(r.amount.minor);
                 if let Some(e) = spent.get_mut(&r.amount.currency) {
                     e.0 = e.0.saturating_sub(r.amount.minor);
                 }

@@ -61,7 +61,7 @@ pub enum OrderStatus {
     Open,
     /// Cancelled by the store or the customer: it no longer counts.
     Cancelled,
-    /// Deleted on the platform: it no longer counts, and no later update revives it.
+    /// Deleted (or trashed) on the platform: it no longer counts until a newer state restores it.
     Deleted,
 }
 

@@ -1,0 +1,59 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything they use is installed
+# here, into .venv/ (Python tools, pinned in requirements-dev.txt) and target/ (Rust).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export RETENTION_CONFORMANCE_DIR ?= $(abspath ../shared/conformance)
+
+FUNCTION ?= order-webhook
+EVENT ?= events/shopify-orders-create.json
+
+.PHONY: help venv build test demo local invoke bench fmt lint clean
+
+help:
+	@echo "make demo    run the engine end to end on local AWS (moto)"
+	@echo "make test    every test (unit, conformance, integration against moto)"
+	@echo "make local   local AWS + cargo lambda watch, to curl the functions"
+	@echo "make invoke  FUNCTION=order-webhook EVENT=events/…  (needs make local running)"
+	@echo "make bench   criterion benchmarks (figures go to BENCHMARKS.md)"
+
+$(STAMP): requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+build:
+	cargo build --workspace --all-targets
+
+test: $(STAMP)
+	cargo test --workspace --all-targets --no-fail-fast
+	cargo test --workspace --doc
+
+demo: $(STAMP)
+	cargo build --bin retention --bin demo-send
+	bash scripts/demo.sh
+
+local: $(STAMP)
+	bash scripts/local.sh
+
+invoke: $(STAMP)
+	cargo lambda invoke $(FUNCTION) --data-file $(EVENT)
+
+bench:
+	cargo bench -p retention-core
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf $(VENV)
