@@ -11,7 +11,7 @@ export RETENTION_CONFORMANCE_DIR ?= $(abspath ../shared/conformance)
 FUNCTION ?= order-webhook
 EVENT ?= events/shopify-orders-create.json
 
-.PHONY: help venv build test demo local invoke bench fmt lint clean
+.PHONY: help venv build deploy test demo local invoke bench fmt lint clean
 
 help:
 	@echo "make demo    run the engine end to end on local AWS (moto)"
@@ -27,8 +27,12 @@ $(STAMP): requirements-dev.txt
 
 venv: $(STAMP)
 
-build:
-	cargo build --workspace --all-targets
+# Release zips for Lambda (arm64); see scripts/build.sh and infra/.
+build: $(STAMP)
+	bash scripts/build.sh
+
+deploy: build
+	bash scripts/deploy.sh
 
 test: $(STAMP)
 	cargo test --workspace --all-targets --no-fail-fast
