@@ -35,6 +35,7 @@ deploy: build
 	bash scripts/deploy.sh
 
 test: $(STAMP)
+	$(VENV)/bin/cfn-lint infra/template.yaml
 	cargo test --workspace --all-targets --no-fail-fast
 	cargo test --workspace --doc
 
