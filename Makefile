@@ -40,14 +40,15 @@ test: $(STAMP)
 	cargo test --workspace --doc
 
 demo: $(STAMP)
-	cargo build --bin retention --bin demo-send
+	cargo build --bin retention --bin order-webhook
 	bash scripts/demo.sh
 
 local: $(STAMP)
+	cargo build --bin retention
 	bash scripts/local.sh
 
 invoke: $(STAMP)
-	cargo lambda invoke $(FUNCTION) --data-file $(EVENT)
+	cargo lambda invoke $(FUNCTION) --invoke-address 127.0.0.1 --invoke-port 9000 --data-file $(EVENT)
 
 bench:
 	cargo bench -p retention-core
