@@ -1,0 +1,367 @@
+//! The `retention` binary against moto: what an operator types, what they see, and the exit codes.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+struct Cli {
+    table: String,
+    dir: std::path::PathBuf,
+}
+
+impl Cli {
+    fn new(name: &str) -> Self {
+        let table = format!(
+            "cli-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = std::env::temp_dir().join(&table);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cli = Self { table, dir };
+        let out = cli.run(&["init"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        cli
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_retention"))
+            .args(args)
+            .envs(retention_tests::aws_env())
+            .env("RETENTION_TABLE", &self.table)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "{args:?} should fail: {}",
+            text(&out.stdout)
+        );
+        text(&out.stderr)
+    }
+
+    fn file(&self, name: &str, content: &str) -> String {
+        let p = self.dir.join(name);
+        std::fs::write(&p, content).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn init_is_idempotent() {
+    let cli = Cli::new("init");
+    assert!(cli.ok(&["init"]).contains("already exists"));
+}
+
+#[test]
+fn store_add_registers_rotates_and_refuses_nonsense() {
+    let cli = Cli::new("store");
+    let s = cli.ok(&[
+        "store",
+        "add",
+        "--store",
+        "s1",
+        "--platform",
+        "shopify",
+        "--webhook-secret",
+        "first-secret",
+        "--currency",
+        "eur",
+    ]);
+    assert!(s.contains("registered"), "{s}");
+    let s = cli.ok(&[
+        "store",
+        "add",
+        "--store",
+        "s1",
+        "--platform",
+        "shopify",
+        "--webhook-secret",
+        "second-secret",
+    ]);
+    assert!(s.contains("2 webhook secrets"), "{s}");
+    let shown = cli.ok(&["store", "show", "--store", "s1"]);
+    assert!(
+        !shown.contains("first-secret") && shown.contains("EUR"),
+        "secrets are masked: {shown}"
+    );
+    assert!(cli
+        .ok(&[
+            "store",
+            "remove-secret",
+            "--store",
+            "s1",
+            "--secret",
+            "first-secret"
+        ])
+        .contains("1 left"));
+
+    for (args, needle) in [
+        (
+            vec![
+                "store",
+                "remove-secret",
+                "--store",
+                "s1",
+                "--secret",
+                "second-secret",
+            ],
+            "only webhook secret",
+        ),
+        (
+            vec![
+                "store",
+                "remove-secret",
+                "--store",
+                "s1",
+                "--secret",
+                "nope-nope-nope",
+            ],
+            "no such webhook secret",
+        ),
+        (
+            vec![
+                "store",
+                "add",
+                "--store",
+                "s1",
+                "--platform",
+                "woocommerce",
+                "--webhook-secret",
+                "third-secret",
+            ],
+            "is a shopify store",
+        ),
+        (
+            vec![
+                "store",
+                "add",
+                "--store",
+                "s2",
+                "--platform",
+                "shopify",
+                "--webhook-secret",
+                "short",
+            ],
+            "too short",
+        ),
+        (
+            vec![
+                "store",
+                "add",
+                "--store",
+                "bad#id",
+                "--platform",
+                "shopify",
+                "--webhook-secret",
+                "long-enough",
+            ],
+            "store id",
+        ),
+        (
+            vec![
+                "store",
+                "add",
+                "--store",
+                "s3",
+                "--platform",
+                "magento",
+                "--webhook-secret",
+                "long-enough",
+            ],
+            "magento",
+        ),
+        (
+            vec![
+                "store",
+                "add",
+                "--store",
+                "s3",
+                "--platform",
+                "shopify",
+                "--webhook-secret",
+                "long-enough",
+                "--currency",
+                "EURO",
+            ],
+            "currency",
+        ),
+        (
+            vec!["store", "show", "--store", "nobody"],
+            "no store nobody",
+        ),
+        (
+            vec!["customer", "show", "--store", "s1", "--customer", "42"],
+            "no customer 42",
+        ),
+        (
+            vec![
+                "customer",
+                "show",
+                "--store",
+                "s1",
+                "--email",
+                "nobody@example.com",
+            ],
+            "no customer with email",
+        ),
+    ] {
+        let err = cli.fails(&args);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn import_reports_bad_rows_keeps_good_ones_and_is_idempotent() {
+    let cli = Cli::new("import");
+    cli.ok(&[
+        "store",
+        "add",
+        "--store",
+        "shop",
+        "--platform",
+        "shopify",
+        "--webhook-secret",
+        "secret-secret",
+    ]);
+    let csv = cli.file(
+        "orders.csv",
+        "customer_id,email,order_id,created_at,total,currency,coupon_code,categories\n\
+         c1,ada@example.com,o1,2025-01-02T10:00:00Z,10.50,USD,welcome10,Cat food|Toys\n\
+         c1,ada@example.com,o2,2025-02-02,20.00,USD,,Cat food\n\
+         c1,ada@example.com,o3,not-a-date,1.00,USD,,\n\
+         c2,bob@example,o4,2025-03-01,5.00,USD,,\n\
+         c2,bob@example.com,o5,2025-03-01,5.001,USD,,\n\
+         ,guest@example.com,o6,2025-03-02,7.00,USD,,\n",
+    );
+    let out = cli.run(&["import", "--store", "shop", &csv]);
+    assert!(
+        !out.status.success(),
+        "bad rows make the exit code non-zero"
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stdout.contains("imported 3 order(s), 0 already present, 3 bad row(s) of 6"),
+        "{stdout}"
+    );
+    for needle in ["line 4: created_at", "line 5: email", "line 6: amount"] {
+        assert!(stderr.contains(needle), "{needle} in {stderr}");
+    }
+    let again = cli.run(&["import", "--store", "shop", &csv]);
+    assert!(
+        text(&again.stdout).contains("imported 0 order(s), 3 already present"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    let shown = cli.ok(&[
+        "customer",
+        "show",
+        "--store",
+        "shop",
+        "--email",
+        "ada@example.com",
+    ]);
+    for needle in [
+        "customer c1",
+        "orders:     2 on 2 day(s)",
+        "30.50 USD",
+        "Cat food ×2",
+        "WELCOME10",
+    ] {
+        assert!(shown.contains(needle), "{needle} in {shown}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "customer",
+        "show",
+        "--store",
+        "shop",
+        "--customer",
+        "guest:guest@example.com",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json["stats"]["orders"], 1);
+    assert_eq!(json["stats"]["total_spent"][0]["minor"], 700);
+}
+
+#[test]
+fn import_reads_shopify_order_json_lines() {
+    let cli = Cli::new("jsonl");
+    cli.ok(&[
+        "store",
+        "add",
+        "--store",
+        "shop",
+        "--platform",
+        "shopify",
+        "--webhook-secret",
+        "secret-secret",
+    ]);
+    let line = |id: u64, total: &str| {
+        serde_json::json!({"id": id, "email": "j@example.com", "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+            "currency": "USD", "total_price": total, "line_items": [], "customer": {"id": 77, "email": "j@example.com"}})
+        .to_string()
+    };
+    let file = cli.file(
+        "orders.jsonl",
+        &format!("{}\n{}\n{{not json\n", line(1, "3.00"), line(2, "4.00")),
+    );
+    let out = cli.run(&["import", "--store", "shop", &file]);
+    assert!(
+        text(&out.stdout).contains("imported 2 order(s), 0 already present, 1 bad row(s) of 3"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("line 3: body is not valid JSON"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(cli
+        .ok(&["customer", "show", "--store", "shop", "--customer", "77"])
+        .contains("7.00 USD"));
+}
+
+#[test]
+fn import_names_what_is_wrong_with_the_file_itself() {
+    let cli = Cli::new("importerr");
+    cli.ok(&[
+        "store",
+        "add",
+        "--store",
+        "shop",
+        "--platform",
+        "generic",
+        "--webhook-secret",
+        "secret-secret",
+    ]);
+    let wrong = cli.file("wrong.csv", "id,when\n1,2\n");
+    assert!(cli
+        .fails(&["import", "--store", "shop", &wrong])
+        .contains("the header lacks customer_id"));
+    assert!(cli
+        .fails(&["import", "--store", "shop", "/nonexistent.csv"])
+        .contains("reading /nonexistent.csv"));
+    assert!(cli
+        .fails(&["import", "--store", "nostore", &wrong])
+        .contains("no store nostore"));
+}
