@@ -336,7 +336,10 @@ fn print_profile(id: &CustomerId, profile: &Profile, json: bool) -> Result<()> {
             .map(|e| e.to_string())
             .unwrap_or_else(|| "-".into())
     )?;
-    let name = [dash(&p.first_name), dash(&p.last_name)].join(" ");
+    let name = match (&p.first_name, &p.last_name) {
+        (None, None) => "-".to_string(),
+        _ => [dash(&p.first_name), dash(&p.last_name)].join(" "),
+    };
     writeln!(out, "  name:       {name}")?;
     writeln!(
         out,

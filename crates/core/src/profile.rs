@@ -65,7 +65,43 @@ pub struct Profile {
     /// Set once personal data was erased on the platform's request; it never comes back.
     pub redacted: bool,
     pub orders: BTreeMap<OrderId, OrderSummary>,
+    #[serde(with = "refund_list")]
     pub refunds: BTreeMap<(OrderId, RefundId), RefundSummary>,
+}
+
+/// JSON objects need string keys: refunds travel as a list of `{order_id, refund_id, …}`.
+mod refund_list {
+    use super::{OrderId, RefundId, RefundSummary};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        order_id: OrderId,
+        refund_id: RefundId,
+        #[serde(flatten)]
+        refund: RefundSummary,
+    }
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<(OrderId, RefundId), RefundSummary>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter().map(|((o, r), refund)| Entry {
+            order_id: o.clone(),
+            refund_id: r.clone(),
+            refund: refund.clone(),
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(OrderId, RefundId), RefundSummary>, D::Error> {
+        Ok(Vec::<Entry>::deserialize(d)?
+            .into_iter()
+            .map(|e| ((e.order_id, e.refund_id), e.refund))
+            .collect())
+    }
 }
 
 /// Figures derived from a profile.
@@ -222,4 +258,43 @@ pub struct CustomerView {
     #[serde(flatten)]
     pub profile: Profile,
     pub stats: ProfileStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+
+    #[test]
+    fn profiles_round_trip_through_json() {
+        let usd = Currency::parse("USD").unwrap();
+        let mut p = Profile::default();
+        let at = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        p.refunds.insert(
+            (
+                OrderId::parse("o1").unwrap(),
+                RefundId::parse("r1").unwrap(),
+            ),
+            RefundSummary {
+                amount: Money::new(500, usd),
+                created_at: at,
+            },
+        );
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(
+            json.contains(r#""order_id":"o1","refund_id":"r1""#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Profile>(&json).unwrap(), p);
+    }
+
+    #[test]
+    fn averages_round_half_away_from_zero() {
+        assert_eq!(div_round(10, 4), 3);
+        assert_eq!(div_round(9, 4), 2);
+        assert_eq!(div_round(-10, 4), -3);
+        assert_eq!(div_round(5, 0), 0);
+    }
 }
