@@ -2,6 +2,7 @@
 //! it hands back is a core type.
 
 pub mod config;
+pub mod coupons;
 pub mod error;
 pub mod keys;
 pub mod profiles;

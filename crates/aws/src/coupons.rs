@@ -1,0 +1,610 @@
+//! Coupons in the table (see docs/coupons.md for the layout):
+//!
+//! - `COUPON#<normalized code>`: the coupon, its terms, its use count `used`, one attribute per
+//!   redemption (`red#<order>`) and per invalid redemption (`inv#<order>`). Written with
+//!   `attribute_not_exists(PK)`, which is what makes codes unique.
+//! - `COUPONFOR#<campaign>#<customer>` or `IDEMP#<sha256 of the Idempotency-Key>`: which code a
+//!   (campaign, customer), or an idempotency key, already got. Written in the SAME transaction as the
+//!   coupon and also conditional, so of 50 identical requests exactly one commits; the others read
+//!   the winner's coupon.
+//! - `APIKEY`: the SHA-256 of the store's key for the coupon endpoints.
+//!
+//! Redemptions read the coupon, let the core decide ([`Coupon::redemption_for`]), and write
+//! conditionally on exactly what they read (the use count and the absence of this order), retrying
+//! when someone else got there first: two orders racing for the last use cannot both count.
+
+pub mod credentials;
+
+use crate::error::AwsError;
+use crate::keys::{order_sk, store_pk, PK, SK, TTL};
+use crate::profiles::Table;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use retention_core::coupon::{
+    ApiKeyHash, CampaignId, CheckoutSync, Coupon, CouponCode, CouponTerms, InvalidRedemption,
+    RedeemOutcome, Redemption,
+};
+use retention_core::webhook::{Order, OrderStatus};
+use retention_core::{CustomerId, Email, OrderId, StoreId};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub const COUPON_PREFIX: &str = "COUPON#";
+pub const GRANT_PREFIX: &str = "COUPONFOR#";
+pub const IDEMPOTENCY_PREFIX: &str = "IDEMP#";
+pub const API_KEY_SK: &str = "APIKEY";
+pub const REDEMPTION_ATTR: &str = "red#";
+pub const INVALID_ATTR: &str = "inv#";
+/// On an order item: which coupon (and campaign) the order used, per code.
+pub const ORDER_COUPON_ATTR: &str = "cpn#";
+const MAX_ATTEMPTS: u32 = 8;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub fn coupon_sk(code: &CouponCode) -> String {
+    format!("{COUPON_PREFIX}{}", code.normalized())
+}
+pub fn grant_sk(campaign: &CampaignId, customer: &CustomerId) -> String {
+    format!("{GRANT_PREFIX}{campaign}#{customer}")
+}
+/// Idempotency keys are the caller's free text: hashed, they make a safe, bounded sort key.
+pub fn idempotency_sk(key: &str) -> String {
+    format!(
+        "{IDEMPOTENCY_PREFIX}{}",
+        hex::encode(Sha256::digest(key.as_bytes()))
+    )
+}
+
+/// The coupon item's fixed part; redemptions are attributes of their own beside it.
+#[derive(Serialize, Deserialize)]
+struct CouponItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    code: CouponCode,
+    store: StoreId,
+    campaign: CampaignId,
+    customer_id: CustomerId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<Email>,
+    terms: CouponTerms,
+    issued_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked_at: Option<DateTime<Utc>>,
+    checkout: CheckoutSync,
+    used: u32,
+}
+
+/// How issuing went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issued {
+    /// This call stored the coupon.
+    New(Coupon),
+    /// An earlier (or concurrent) identical request did; this is its coupon.
+    Existing(Coupon),
+}
+
+impl Issued {
+    pub fn coupon(&self) -> &Coupon {
+        match self {
+            Issued::New(c) | Issued::Existing(c) => c,
+        }
+    }
+    pub fn into_coupon(self) -> Coupon {
+        match self {
+            Issued::New(c) | Issued::Existing(c) => c,
+        }
+    }
+}
+
+/// What makes two issue requests "the same".
+#[derive(Debug, Clone)]
+pub enum Dedupe<'a> {
+    /// One coupon per (campaign, customer): scans and surveys.
+    Grant,
+    /// One coupon per idempotency key, provided the request is the same (by its fingerprint).
+    Key { key: &'a str, fingerprint: &'a str },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("the Idempotency-Key was already used with a different request")]
+    KeyReused,
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn to_av<T: Serialize>(v: &T) -> Result<AttributeValue, AwsError> {
+    serde_dynamo::to_attribute_value(v).map_err(|e| AwsError::corrupt("(value being written)", e))
+}
+
+fn coupon_from_item(item: Item) -> Result<Coupon, AwsError> {
+    let key = item
+        .get(SK)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let mut redemptions: Vec<Redemption> = Vec::new();
+    let mut invalid: Vec<InvalidRedemption> = Vec::new();
+    for (k, v) in &item {
+        if k.starts_with(REDEMPTION_ATTR) {
+            redemptions.push(
+                serde_dynamo::from_attribute_value(v.clone())
+                    .map_err(|e| AwsError::corrupt(&key, e))?,
+            );
+        } else if k.starts_with(INVALID_ATTR) {
+            invalid.push(
+                serde_dynamo::from_attribute_value(v.clone())
+                    .map_err(|e| AwsError::corrupt(&key, e))?,
+            );
+        }
+    }
+    redemptions.sort_by(|a, b| (a.at, &a.order_id).cmp(&(b.at, &b.order_id)));
+    invalid.sort_by(|a, b| (a.at, &a.order_id).cmp(&(b.at, &b.order_id)));
+    let fixed: CouponItem =
+        serde_dynamo::from_item(item).map_err(|e| AwsError::corrupt(&key, e))?;
+    Ok(Coupon {
+        code: fixed.code,
+        store: fixed.store,
+        campaign: fixed.campaign,
+        customer_id: fixed.customer_id,
+        email: fixed.email,
+        terms: fixed.terms,
+        issued_at: fixed.issued_at,
+        revoked_at: fixed.revoked_at,
+        redemptions,
+        invalid_redemptions: invalid,
+        checkout: fixed.checkout,
+    })
+}
+
+fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, AwsError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .build()
+        .map_err(|e| AwsError::sdk("building a coupon write", e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// A transaction's outcome: committed, or one reason code per item.
+enum Tx {
+    Committed,
+    Cancelled(Vec<Option<String>>),
+}
+
+impl Tx {
+    fn failed(&self, i: usize) -> bool {
+        matches!(self, Tx::Cancelled(r) if r.get(i).is_some_and(|c| c.as_deref() == Some("ConditionalCheckFailed")))
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    // Spread retries of identical concurrent requests apart; no shared RNG needed.
+    let jitter = (std::process::id() as u64
+        ^ (attempt as u64 * 7919)
+        ^ Utc::now().timestamp_subsec_nanos() as u64)
+        % 15;
+    Duration::from_millis(5 * (1 << attempt.min(5)) + jitter)
+}
+
+impl Table {
+    async fn coupon_transact(&self, items: Vec<TransactWriteItem>) -> Result<Tx, AwsError> {
+        self.count();
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Tx::Committed),
+            Err(SdkError::ServiceError(ctx)) => match ctx.err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => Ok(Tx::Cancelled(
+                    c.cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().filter(|c| *c != "None").map(str::to_string))
+                        .collect(),
+                )),
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Ok(Tx::Cancelled(vec![Some("TransactionConflict".into())]))
+                }
+                _ => Err(AwsError::sdk(
+                    "writing a coupon",
+                    SdkError::ServiceError(ctx),
+                )),
+            },
+            Err(e) => Err(AwsError::sdk("writing a coupon", e)),
+        }
+    }
+
+    async fn get_item(&self, sk: String, store: &StoreId) -> Result<Option<Item>, AwsError> {
+        self.count();
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(PK, s(store_pk(store)))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("reading a coupon", e))?
+            .item)
+    }
+
+    /// Stores `template` under a fresh code from `new_code`, unless a coupon for the same request
+    /// exists (see [`Dedupe`]), in which case that one is returned. A code that is already taken
+    /// (with 79 random bits, only an injected generator makes that happen) is drawn again.
+    pub async fn issue_coupon(
+        &self,
+        template: &Coupon,
+        dedupe: Dedupe<'_>,
+        new_code: &mut (dyn FnMut() -> CouponCode + Send),
+    ) -> Result<Issued, IssueError> {
+        let store = &template.store;
+        let (dedupe_sk, fingerprint) = match &dedupe {
+            Dedupe::Grant => (grant_sk(&template.campaign, &template.customer_id), None),
+            Dedupe::Key { key, fingerprint } => (idempotency_sk(key), Some(*fingerprint)),
+        };
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let mut coupon = template.clone();
+            coupon.code = new_code();
+            let item = CouponItem {
+                pk: store_pk(store),
+                sk: coupon_sk(&coupon.code),
+                code: coupon.code.clone(),
+                store: store.clone(),
+                campaign: coupon.campaign.clone(),
+                customer_id: coupon.customer_id.clone(),
+                email: coupon.email.clone(),
+                terms: coupon.terms.clone(),
+                issued_at: coupon.issued_at,
+                revoked_at: None,
+                checkout: coupon.checkout.clone(),
+                used: 0,
+            };
+            let item = serde_dynamo::to_item(item)
+                .map_err(|e| AwsError::corrupt(coupon_sk(&coupon.code), e))?;
+            let mut marker: Item = HashMap::from([
+                (PK.to_string(), s(store_pk(store))),
+                (SK.to_string(), s(dedupe_sk.clone())),
+                ("code".to_string(), s(coupon.code.normalized())),
+            ]);
+            if let Some(f) = fingerprint {
+                marker.insert("fingerprint".into(), s(f));
+                // The key matters as long as the coupon can be used.
+                marker.insert(
+                    TTL.into(),
+                    AttributeValue::N((coupon.terms.expires_at.timestamp() + 86_400).to_string()),
+                );
+            }
+            let tx = self
+                .coupon_transact(vec![
+                    put(&self.name, item, "attribute_not_exists(PK)")?,
+                    put(&self.name, marker, "attribute_not_exists(PK)")?,
+                ])
+                .await?;
+            match tx {
+                Tx::Committed => return Ok(Issued::New(coupon)),
+                _ if tx.failed(1) => {
+                    let Some(marker) = self.get_item(dedupe_sk.clone(), store).await? else {
+                        continue; // Gone again (an expired key): try once more.
+                    };
+                    if let Some(f) = fingerprint {
+                        let stored = marker.get("fingerprint").and_then(|v| v.as_s().ok());
+                        if stored.map(String::as_str) != Some(f) {
+                            return Err(IssueError::KeyReused);
+                        }
+                    }
+                    let code = marker
+                        .get("code")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|c| CouponCode::parse(c).ok())
+                        .ok_or_else(|| AwsError::corrupt(&dedupe_sk, "no code"))?;
+                    let existing = self
+                        .get_coupon(store, &code)
+                        .await?
+                        .ok_or_else(|| AwsError::corrupt(&dedupe_sk, "its coupon is missing"))?;
+                    return Ok(Issued::Existing(existing));
+                }
+                _ if tx.failed(0) => {
+                    tracing::warn!(store = %store, "coupon code collision; drawing another");
+                }
+                _ => {} // A conflicting transaction: retry.
+            }
+        }
+        Err(AwsError::Contention {
+            context: "issuing a coupon",
+            attempts: MAX_ATTEMPTS,
+        }
+        .into())
+    }
+
+    pub async fn get_coupon(
+        &self,
+        store: &StoreId,
+        code: &CouponCode,
+    ) -> Result<Option<Coupon>, AwsError> {
+        self.get_item(coupon_sk(code), store)
+            .await?
+            .map(coupon_from_item)
+            .transpose()
+    }
+
+    /// Records where the code stands on the store's platform.
+    pub async fn set_checkout(
+        &self,
+        store: &StoreId,
+        code: &CouponCode,
+        checkout: &CheckoutSync,
+    ) -> Result<(), AwsError> {
+        self.count();
+        self.client
+            .update_item()
+            .table_name(&self.name)
+            .key(PK, s(store_pk(store)))
+            .key(SK, s(coupon_sk(code)))
+            .update_expression("SET checkout = :c")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":c", to_av(checkout)?)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("recording the checkout state", e))?;
+        Ok(())
+    }
+
+    /// Revokes a coupon; false when there is no such coupon. Revoking twice keeps the first time.
+    pub async fn revoke_coupon(
+        &self,
+        store: &StoreId,
+        code: &CouponCode,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AwsError> {
+        self.count();
+        match self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key(PK, s(store_pk(store)))
+            .key(SK, s(coupon_sk(code)))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :t)")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":t", to_av(&now)?)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(AwsError::sdk("revoking a coupon", e)),
+        }
+    }
+
+    /// Every coupon of a store, in code order.
+    pub async fn list_coupons(&self, store: &StoreId) -> Result<Vec<Coupon>, AwsError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            self.count();
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :c)")
+                .expression_attribute_values(":pk", s(store_pk(store)))
+                .expression_attribute_values(":c", s(COUPON_PREFIX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("listing coupons", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(coupon_from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records what an order that carries coupon codes did to our coupons: a redemption, or an
+    /// invalid one with its reason, plus a link from the order to the coupon and its campaign.
+    /// Codes that are not ours (the store's own codes) are skipped. Idempotent per (code, order), so
+    /// redeliveries and order updates count once. Only open orders redeem.
+    pub async fn redeem_codes(
+        &self,
+        store: &StoreId,
+        order: &Order,
+    ) -> Result<Vec<(CouponCode, RedeemOutcome)>, AwsError> {
+        let mut out = Vec::new();
+        if order.status != OrderStatus::Open {
+            return Ok(out);
+        }
+        for raw in &order.coupon_codes {
+            let Ok(code) = CouponCode::parse(raw) else {
+                continue;
+            };
+            if out.iter().any(|(c, _)| *c == code) {
+                continue;
+            }
+            if let Some(outcome) = self.redeem_one(store, &code, order).await? {
+                out.push((code, outcome));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn redeem_one(
+        &self,
+        store: &StoreId,
+        code: &CouponCode,
+        order: &Order,
+    ) -> Result<Option<RedeemOutcome>, AwsError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let Some(coupon) = self.get_coupon(store, code).await? else {
+                return Ok(None);
+            };
+            let outcome =
+                coupon.redemption_for(&order.id, &order.customer_id, order.total, order.created_at);
+            let red = format!("{REDEMPTION_ATTR}{}", order.id);
+            let inv = format!("{INVALID_ATTR}{}", order.id);
+            let mut names = HashMap::from([
+                ("#red".to_string(), red),
+                ("#inv".to_string(), inv),
+                ("#used".to_string(), "used".to_string()),
+            ]);
+            let mut values = HashMap::from([(
+                ":used".to_string(),
+                AttributeValue::N(coupon.redemptions.len().to_string()),
+            )]);
+            let base = "attribute_exists(PK) AND attribute_not_exists(#red) AND attribute_not_exists(#inv) AND #used = :used";
+            let (update, condition, valid, reason) = match &outcome {
+                RedeemOutcome::AlreadyRecorded => return Ok(Some(outcome)),
+                RedeemOutcome::Redeemed(r) => {
+                    values.insert(":r".into(), to_av(r)?);
+                    values.insert(":one".into(), AttributeValue::N("1".into()));
+                    names.insert("#rev".into(), "revoked_at".into());
+                    (
+                        "SET #red = :r, #used = #used + :one",
+                        format!("{base} AND attribute_not_exists(#rev)"),
+                        true,
+                        None,
+                    )
+                }
+                RedeemOutcome::Invalid(r) => {
+                    values.insert(":r".into(), to_av(r)?);
+                    (
+                        "SET #inv = :r",
+                        base.to_string(),
+                        false,
+                        Some(r.reason.code()),
+                    )
+                }
+            };
+            let coupon_update = Update::builder()
+                .table_name(&self.name)
+                .key(PK, s(store_pk(store)))
+                .key(SK, s(coupon_sk(code)))
+                .update_expression(update)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(|e| AwsError::sdk("building a redemption", e))?;
+            let mut link = HashMap::from([
+                ("code".to_string(), s(code.display())),
+                ("campaign".to_string(), s(coupon.campaign.as_str())),
+                ("valid".to_string(), AttributeValue::Bool(valid)),
+            ]);
+            if let Some(r) = reason {
+                link.insert("reason".into(), s(r));
+            }
+            let order_link = Update::builder()
+                .table_name(&self.name)
+                .key(PK, s(store_pk(store)))
+                .key(SK, s(order_sk(&order.id)))
+                .update_expression("SET #c = :l")
+                .expression_attribute_names(
+                    "#c",
+                    format!("{ORDER_COUPON_ATTR}{}", code.normalized()),
+                )
+                .expression_attribute_values(":l", AttributeValue::M(link))
+                .build()
+                .map_err(|e| AwsError::sdk("building an order link", e))?;
+            let tx = self
+                .coupon_transact(vec![
+                    TransactWriteItem::builder().update(coupon_update).build(),
+                    TransactWriteItem::builder().update(order_link).build(),
+                ])
+                .await?;
+            if let Tx::Committed = tx {
+                return Ok(Some(outcome));
+            }
+            // Someone recorded a use or this order meanwhile: read again and decide again.
+        }
+        Err(AwsError::Contention {
+            context: "recording a coupon redemption",
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// The coupon campaign an order used, per code, as linked by [`Table::redeem_codes`].
+    pub async fn order_coupon_links(
+        &self,
+        store: &StoreId,
+        order: &OrderId,
+    ) -> Result<Vec<(String, String, bool)>, AwsError> {
+        let Some(item) = self.get_item(order_sk(order), store).await? else {
+            return Ok(vec![]);
+        };
+        let mut out: Vec<(String, String, bool)> = item
+            .iter()
+            .filter(|(k, _)| k.starts_with(ORDER_COUPON_ATTR))
+            .filter_map(|(_, v)| {
+                let m = v.as_m().ok()?;
+                Some((
+                    m.get("code")?.as_s().ok()?.clone(),
+                    m.get("campaign")?.as_s().ok()?.clone(),
+                    *m.get("valid")?.as_bool().ok()?,
+                ))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Stores the hash of the store's API key, replacing any earlier one (rotation).
+    pub async fn put_api_key(
+        &self,
+        store: &StoreId,
+        hash: &ApiKeyHash,
+        now: DateTime<Utc>,
+    ) -> Result<(), AwsError> {
+        self.count();
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .item(PK, s(store_pk(store)))
+            .item(SK, s(API_KEY_SK))
+            .item("sha256", s(hash.to_hex()))
+            .item("created_at", s(now.to_rfc3339()))
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("storing the API key hash", e))?;
+        Ok(())
+    }
+
+    pub async fn get_api_key(&self, store: &StoreId) -> Result<Option<ApiKeyHash>, AwsError> {
+        let Some(item) = self.get_item(API_KEY_SK.into(), store).await? else {
+            return Ok(None);
+        };
+        item.get("sha256")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|h| ApiKeyHash::from_hex(h))
+            .map(Some)
+            .ok_or_else(|| {
+                AwsError::corrupt(format!("{}/{API_KEY_SK}", store_pk(store)), "no hash")
+            })
+    }
+}

@@ -1,0 +1,79 @@
+//! Platform credentials (a Shopify Admin API token, WooCommerce REST keys), kept as SSM Parameter
+//! Store SecureStrings: encrypted at rest with KMS, readable only by roles granted the parameter path,
+//! and never in the table, a log line or an error message. They come back as a `SecretString`, whose
+//! `Debug` prints nothing.
+//!
+//! One parameter per store: `<prefix>/stores/<store_id>/platform`, holding the JSON the platforms
+//! crate reads (see docs/coupons.md).
+
+use crate::error::AwsError;
+use aws_config::BehaviorVersion;
+use retention_core::StoreId;
+use secrecy::{ExposeSecret, SecretString};
+
+pub const DEFAULT_PREFIX: &str = "/retention";
+
+#[derive(Clone)]
+pub struct PlatformSecrets {
+    client: aws_sdk_ssm::Client,
+    prefix: String,
+}
+
+impl PlatformSecrets {
+    pub fn new(client: aws_sdk_ssm::Client, prefix: impl Into<String>) -> Self {
+        Self {
+            client,
+            prefix: prefix.into().trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// From the standard AWS environment; the prefix from `RETENTION_SSM_PREFIX` (default `/retention`).
+    pub async fn from_env() -> Self {
+        let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let prefix = std::env::var("RETENTION_SSM_PREFIX")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| DEFAULT_PREFIX.into());
+        Self::new(aws_sdk_ssm::Client::new(&shared), prefix)
+    }
+
+    pub fn parameter_name(&self, store: &StoreId) -> String {
+        format!("{}/stores/{store}/platform", self.prefix)
+    }
+
+    /// The store's credentials, decrypted; `None` when none were stored.
+    pub async fn get(&self, store: &StoreId) -> Result<Option<SecretString>, AwsError> {
+        match self
+            .client
+            .get_parameter()
+            .name(self.parameter_name(store))
+            .with_decryption(true)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.parameter.and_then(|p| p.value).map(SecretString::from)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_not_found()) =>
+            {
+                Ok(None)
+            }
+            // The SDK's error names the parameter, never its value.
+            Err(e) => Err(AwsError::sdk("reading platform credentials", e)),
+        }
+    }
+
+    /// Stores (or replaces) the store's credentials as a SecureString.
+    pub async fn put(&self, store: &StoreId, value: &SecretString) -> Result<(), AwsError> {
+        self.client
+            .put_parameter()
+            .name(self.parameter_name(store))
+            .value(value.expose_secret())
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("storing platform credentials", e))?;
+        Ok(())
+    }
+}
