@@ -2,6 +2,7 @@
 //! against moto, table-driven where the cases are alike.
 
 mod conformance;
+mod coupons;
 mod delivery;
 mod fixtures;
 mod ordering;

@@ -513,7 +513,7 @@ impl Table {
                 .build()
                 .map_err(|e| AwsError::sdk("building a redemption", e))?;
             let mut link = HashMap::from([
-                ("code".to_string(), s(code.display())),
+                ("code".to_string(), s(coupon.code.display())),
                 ("campaign".to_string(), s(coupon.campaign.as_str())),
                 ("valid".to_string(), AttributeValue::Bool(valid)),
             ]);
