@@ -203,14 +203,21 @@ fn refund(
 // ---------------------------------------------------------------------------------------------------
 
 /// Reads a body that must be a JSON object into `T`, whose fields are all lenient, so that the only
-/// failures left are bodies that are not JSON or not an object.
+/// failures left are bodies that are not JSON or not an object. Straight from the bytes, not through a
+/// `Value` of the whole body: fields `T` does not name are skipped without being built, which halves
+/// the CPU per webhook (see BENCHMARKS.md).
 pub(super) fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| PayloadError::Json(e.to_string()))?;
-    if !value.is_object() {
+    // serde's derived structs also accept arrays, so the object check comes first (rare path: cost
+    // is no matter there).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|e| PayloadError::Json(e.to_string()))?;
         return Err(PayloadError::invalid("body", "is not a JSON object"));
     }
-    T::deserialize(value).map_err(|e| PayloadError::invalid("body", e))
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => PayloadError::invalid("body", e),
+        _ => PayloadError::Json(e.to_string()),
+    })
 }
 
 /// A nested object or list read without failing the whole body: `null` or absent gives the default,
