@@ -427,7 +427,8 @@ impl Table {
 
     /// Records what an order that carries coupon codes did to our coupons: a redemption, or an
     /// invalid one with its reason, plus a link from the order to the coupon and its campaign.
-    /// Codes that are not ours (the store's own codes) are skipped. Idempotent per (code, order), so
+    /// Codes that are not ours (the store's own codes) are skipped, without a read when they could
+    /// not have been generated here. Idempotent per (code, order), so
     /// redeliveries and order updates count once. Only open orders redeem.
     pub async fn redeem_codes(
         &self,
@@ -442,6 +443,9 @@ impl Table {
             let Ok(code) = CouponCode::parse(raw) else {
                 continue;
             };
+            if !code.could_be_generated() {
+                continue; // The store's own code: nothing of ours to look up.
+            }
             if out.iter().any(|(c, _)| *c == code) {
                 continue;
             }

@@ -311,6 +311,11 @@ impl Table {
                         .await;
                     }
                     if let Some(applied) = self.try_apply(store, change, deliveries, now).await? {
+                        if let Change::Order(order) = change {
+                            // Idempotent per (code, order), so also on a redelivery: a redemption
+                            // that failed after the order was stored is finished by the retry.
+                            self.redeem_codes(store, order).await?;
+                        }
                         return Ok(applied);
                     }
                 }

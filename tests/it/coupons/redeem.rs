@@ -48,9 +48,8 @@ impl Shop {
         o
     }
 
-    /// Delivers the order webhook, then records its codes (idempotent: a no-op for codes the
-    /// webhook path already recorded).
-    async fn deliver(&self, body: &Value, delivery: &str) -> Vec<(CouponCode, RedeemOutcome)> {
+    /// Delivers the order webhook: the order-webhook function records the codes it carries.
+    async fn deliver(&self, body: &Value, delivery: &str) -> Order {
         let bytes = serde_json::to_vec(body).unwrap();
         let (status, resp) = self
             .app
@@ -63,12 +62,7 @@ impl Shop {
             ))
             .await;
         assert_eq!(status, 200, "{resp}");
-        let order = parse_order(&bytes);
-        self.app
-            .table()
-            .redeem_codes(&self.app.store, &order)
-            .await
-            .unwrap()
+        parse_order(&bytes)
     }
 
     async fn coupon(&self, code: &CouponCode) -> retention_core::coupon::Coupon {
@@ -99,9 +93,7 @@ async fn an_order_redeems_its_coupon_once_and_links_the_campaign() {
     // Typed loosely by the customer, next to one of the store's own codes.
     let typed = code.normalized().to_lowercase();
     let order = s.order(1001, 501, &[&typed, "WELCOME10"], now);
-    let out = s.deliver(&order, "d1").await;
-    assert_eq!(out.len(), 1, "the store's own code is not ours: {out:?}");
-    assert!(matches!(out[0].1, RedeemOutcome::Redeemed(_)), "{out:?}");
+    let parsed = s.deliver(&order, "d1").await;
     let c = s.coupon(&code).await;
     assert_eq!(c.redemptions.len(), 1);
     assert_eq!(c.redemptions[0].order_id.as_str(), "1001");
@@ -119,9 +111,16 @@ async fn an_order_redeems_its_coupon_once_and_links_the_campaign() {
         links,
         vec![(code.display().to_string(), "winback-2026".to_string(), true)]
     );
-    // A redelivery, and a later state of the same order, change nothing.
-    let out = s.deliver(&order, "d2").await;
-    assert_eq!(out[0].1, RedeemOutcome::AlreadyRecorded);
+    // A replay of the delivery, a later state of the same order, and a direct call change nothing.
+    s.deliver(&order, "d1").await;
+    s.deliver(&order, "d2").await;
+    let out = s
+        .app
+        .table()
+        .redeem_codes(&s.app.store, &parsed)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![(code.clone(), RedeemOutcome::AlreadyRecorded)]);
     let mut updated = order.clone();
     updated["updated_at"] = json!((now + chrono::Duration::minutes(5)).to_rfc3339());
     s.deliver(&updated, "d3").await;
@@ -136,30 +135,32 @@ async fn uses_beyond_the_limit_or_after_expiry_are_recorded_as_invalid() {
     let code = s.issue("501", 1).await;
     s.deliver(&s.order(2001, 501, &[code.display()], now), "a")
         .await;
-    let out = s
-        .deliver(&s.order(2002, 501, &[code.display()], now), "b")
+    s.deliver(&s.order(2002, 501, &[code.display()], now), "b")
         .await;
-    match &out[0].1 {
-        RedeemOutcome::Invalid(r) => assert_eq!(r.reason.code(), "used_up"),
-        other => panic!("{other:?}"),
-    }
+    let reasons = |c: &retention_core::coupon::Coupon| {
+        c.invalid_redemptions
+            .iter()
+            .map(|r| (r.order_id.to_string(), r.reason.code()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        reasons(&s.coupon(&code).await),
+        vec![("2002".to_string(), "used_up")]
+    );
     // Someone else's order with the code: invalid too.
     let two = s.issue("502", 5).await;
-    let out = s
-        .deliver(&s.order(2003, 999, &[two.display()], now), "c")
+    s.deliver(&s.order(2003, 999, &[two.display()], now), "c")
         .await;
-    assert!(
-        matches!(&out[0].1, RedeemOutcome::Invalid(r) if r.reason.code() == "other_customer"),
-        "{out:?}"
-    );
     // Placed after the coupon expired.
     let late = now + chrono::Duration::days(31);
-    let out = s
-        .deliver(&s.order(2004, 502, &[two.display()], late), "d")
+    s.deliver(&s.order(2004, 502, &[two.display()], late), "d")
         .await;
-    assert!(
-        matches!(&out[0].1, RedeemOutcome::Invalid(r) if r.reason.code() == "expired"),
-        "{out:?}"
+    assert_eq!(
+        reasons(&s.coupon(&two).await),
+        vec![
+            ("2003".to_string(), "other_customer"),
+            ("2004".to_string(), "expired")
+        ]
     );
     let c = s.coupon(&code).await;
     assert_eq!((c.redemptions.len(), c.invalid_redemptions.len()), (1, 1));
@@ -182,28 +183,15 @@ async fn two_orders_racing_for_the_last_use_count_once() {
     let s = Arc::new(Shop::new("redeem-race").await);
     let code = s.issue("501", 1).await;
     let now = Utc::now();
-    let mut orders = Vec::new();
+    let mut running = tokio::task::JoinSet::new();
     for id in [3001u64, 3002, 3003, 3004] {
         let body = s.order(id, 501, &[code.display()], now);
-        // Store the orders first; then race only the redemptions.
-        let bytes = serde_json::to_vec(&body).unwrap();
-        s.app
-            .send(shopify_webhook(
-                &s.app.store,
-                "orders/create",
-                &format!("r{id}"),
-                SECRET,
-                &bytes,
-            ))
-            .await;
-        orders.push(parse_order(&bytes));
-    }
-    let mut running = tokio::task::JoinSet::new();
-    for o in orders {
         let s = s.clone();
-        running.spawn(async move { s.app.table().redeem_codes(&s.app.store, &o).await.unwrap() });
+        running.spawn(async move { s.deliver(&body, &format!("r{id}")).await });
     }
-    while running.join_next().await.is_some() {}
+    while let Some(r) = running.join_next().await {
+        r.unwrap();
+    }
     let c = s.coupon(&code).await;
     assert_eq!(c.redemptions.len(), 1, "{c:?}");
     assert_eq!(c.invalid_redemptions.len(), 3);

@@ -161,6 +161,18 @@ impl CouponCode {
         Self::generate(prefix, &mut rand::rngs::OsRng.unwrap_err())
     }
 
+    /// Whether this could be a code the engine generated (a prefix, then [`SYMBOLS`] symbols of the
+    /// alphabet). Orders mostly carry the store's own codes (`WELCOME10`): those need no lookup,
+    /// which keeps an order delivery at one request.
+    pub fn could_be_generated(&self) -> bool {
+        let n = self.normalized.len();
+        n >= SYMBOLS
+            && n - SYMBOLS <= MAX_PREFIX
+            && self.normalized.as_bytes()[n - SYMBOLS..]
+                .iter()
+                .all(|b| ALPHABET.contains(b))
+    }
+
     /// The form codes are compared and stored by.
     pub fn normalized(&self) -> &str {
         &self.normalized
@@ -243,6 +255,11 @@ mod tests {
         assert!(CouponCode::parse("--").is_err());
         assert!(CouponCode::parse("A#B").is_err());
         assert!(CodePrefix::parse("WIN-BACK").is_err());
+        assert!(a.could_be_generated() || a.normalized().len() < SYMBOLS);
+        assert!(!CouponCode::parse("WELCOME10").unwrap().could_be_generated());
+        assert!(!CouponCode::parse("SUMMER-SALE-0000-1111-2222-3333")
+            .unwrap()
+            .could_be_generated());
     }
 
     #[test]
@@ -273,6 +290,7 @@ mod tests {
             let c = CouponCode::generate(None, &mut rng);
             prop_assert!(c.normalized().bytes().all(|b| ALPHABET.contains(&b)));
             prop_assert_eq!(c.normalized().len(), SYMBOLS);
+            prop_assert!(c.could_be_generated());
             let back = CouponCode::parse(c.display()).unwrap();
             prop_assert_eq!(back.display(), c.display());
             prop_assert_eq!(back, c);
