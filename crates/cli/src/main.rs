@@ -1,5 +1,7 @@
 //! `retention`: the operator's tool. Every error says what was wrong and exits non-zero.
 
+mod coupons;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use retention_aws::{dynamodb_client, schema, Applied, Settings, Table};
@@ -42,6 +44,9 @@ enum Command {
     Customer(CustomerCommand),
     /// Import historical orders (CSV or platform order JSON lines). Safe to run twice.
     Import(ImportArgs),
+    /// Issue coupons in bulk, look at them, revoke them, store platform credentials.
+    #[command(subcommand)]
+    Coupons(coupons::CouponsCommand),
 }
 
 #[derive(Subcommand)]
@@ -55,6 +60,11 @@ enum StoreCommand {
         store: StoreId,
         #[arg(long)]
         secret: String,
+    },
+    /// Replace the store's API key for the coupon endpoints; prints the new key once.
+    RotateKey {
+        #[arg(long)]
+        store: StoreId,
     },
     /// Show a store's registration (secrets masked).
     Show {
@@ -223,6 +233,11 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Import(args) => import(table, args).await?,
+        Command::Coupons(cmd) => coupons::run(table, cmd).await?,
+        Command::Store(StoreCommand::RotateKey { store }) => {
+            load_store(&table, &store).await?;
+            coupons::print_api_key(&store, &coupons::new_api_key(&table, &store).await?);
+        }
     }
     Ok(())
 }
@@ -296,6 +311,9 @@ async fn store_add(table: &Table, a: StoreAdd) -> Result<()> {
                     "s: both verify until `retention store remove-secret`"
                 }
             );
+            if rev == 0 {
+                coupons::print_api_key(&store.id, &coupons::new_api_key(table, &store.id).await?);
+            }
             return Ok(());
         }
     }
