@@ -5,6 +5,7 @@ mod conformance;
 mod coupons;
 mod delivery;
 mod fixtures;
+mod infra;
 mod ordering;
 mod redaction;
 mod requests;
