@@ -44,6 +44,28 @@ async fn issues_a_coupon_with_its_terms() {
     // The API key read, the store read (cached for a minute on a warm instance; not in tests), and
     // one TransactWriteItems.
     assert_eq!(per_issue, 3);
+    // The library entry point on a warm instance (store cached): one TransactWriteItems per new
+    // coupon; a repeated request costs the failed transaction and two reads.
+    let warm = Issuer::new(t.table().clone(), None);
+    let req = |c: &str| retention_core::coupon::IssueRequest::from_value(&winback(c)).unwrap();
+    warm.issue(&t.store, &req("900"), None).await.unwrap();
+    let before = t.table().requests();
+    assert!(
+        warm.issue(&t.store, &req("901"), None)
+            .await
+            .unwrap()
+            .created
+    );
+    assert_eq!(t.table().requests() - before, 1, "a new coupon");
+    let before = t.table().requests();
+    assert!(
+        !warm
+            .issue(&t.store, &req("901"), None)
+            .await
+            .unwrap()
+            .created
+    );
+    assert_eq!(t.table().requests() - before, 3, "a repeated request");
 }
 
 #[tokio::test]

@@ -93,7 +93,11 @@ async fn an_order_redeems_its_coupon_once_and_links_the_campaign() {
     // Typed loosely by the customer, next to one of the store's own codes.
     let typed = code.normalized().to_lowercase();
     let order = s.order(1001, 501, &[&typed, "WELCOME10"], now);
+    let before = s.app.table().requests();
     let parsed = s.deliver(&order, "d1").await;
+    // The store read (uncached in tests), the order's transaction, then for our code one read and
+    // one transaction (coupon + order link); WELCOME10 costs nothing.
+    assert_eq!(s.app.table().requests() - before, 4);
     let c = s.coupon(&code).await;
     assert_eq!(c.redemptions.len(), 1);
     assert_eq!(c.redemptions[0].order_id.as_str(), "1001");
