@@ -27,7 +27,12 @@ impl BgNbdParams {
     }
 
     fn from_slice(p: &[f64]) -> Self {
-        BgNbdParams { r: p[0], alpha: p[1], a: p[2], b: p[3] }
+        BgNbdParams {
+            r: p[0],
+            alpha: p[1],
+            a: p[2],
+            b: p[3],
+        }
     }
 
     pub const NAMES: [&'static str; 4] = ["r", "alpha", "a", "b"];
@@ -100,7 +105,8 @@ pub struct BgNbdFit {
 impl CountModel for BgNbdParams {
     fn ln_likelihood(&self, x: f64, t_x: f64, t: f64) -> f64 {
         let rx = self.r + x;
-        let mut ll = ln_gamma(rx) - ln_gamma(self.r) + self.r * self.alpha.ln()
+        let mut ll = ln_gamma(rx) - ln_gamma(self.r)
+            + self.r * self.alpha.ln()
             + ln_beta(self.a, self.b + x)
             - ln_beta(self.a, self.b);
         let alive = -rx * (self.alpha + t).ln();

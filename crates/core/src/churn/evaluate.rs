@@ -42,7 +42,10 @@ mod tests {
 
     #[test]
     fn known_values() {
-        assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), Some(0.75));
+        assert_eq!(
+            auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            Some(0.75)
+        );
         assert_eq!(auc(&[1.0, 1.0], &[true, false]), Some(0.5));
         assert_eq!(auc(&[1.0, 2.0], &[true, true]), None);
     }

@@ -61,7 +61,11 @@ impl GammaGammaParams {
         }
         Ok(counts
             .into_iter()
-            .map(|((x, m), w)| SpendRow { x: x as f64, mean: f64::from_bits(m), weight: w })
+            .map(|((x, m), w)| SpendRow {
+                x: x as f64,
+                mean: f64::from_bits(m),
+                weight: w,
+            })
             .collect())
     }
 
@@ -73,7 +77,9 @@ impl GammaGammaParams {
             .map(|r| {
                 let px = p * r.x;
                 r.weight
-                    * (ln_gamma(px + q) - ln_gamma(px) + shared + (px - 1.0) * r.mean.ln()
+                    * (ln_gamma(px + q) - ln_gamma(px)
+                        + shared
+                        + (px - 1.0) * r.mean.ln()
                         + px * r.x.ln()
                         - (px + q) * (gamma + r.mean * r.x).ln())
             })
@@ -89,10 +95,20 @@ impl GammaGammaParams {
         let scale = rows.iter().map(|r| r.mean * r.weight).sum::<f64>() / n;
         let scaled: Vec<SpendRow> = rows
             .iter()
-            .map(|r| SpendRow { mean: r.mean / scale, ..*r })
+            .map(|r| SpendRow {
+                mean: r.mean / scale,
+                ..*r
+            })
             .collect();
         let fit = fit_positive(
-            |v| GammaGammaParams { p: v[0], q: v[1], gamma: v[2] }.log_likelihood(&scaled),
+            |v| {
+                GammaGammaParams {
+                    p: v[0],
+                    q: v[1],
+                    gamma: v[2],
+                }
+                .log_likelihood(&scaled)
+            },
             &[1.0, 1.0, 1.0],
             n,
         );
@@ -114,7 +130,12 @@ impl GammaGammaParams {
         if let Some(Some(se)) = standard_errors.get_mut(2) {
             *se *= scale;
         }
-        Ok(GammaGammaFit { params, standard_errors, diagnostics, customers: n })
+        Ok(GammaGammaFit {
+            params,
+            standard_errors,
+            diagnostics,
+            customers: n,
+        })
     }
 
     /// Expected value of a customer's future purchase, given x repeat purchases averaging `mean`
@@ -146,7 +167,8 @@ pub fn predicted_clv_minor(
     let mut clv = 0.0;
     for i in 1..=months {
         let cumulative = count_model.expected_purchases(month * i as f64, x, t_x, t);
-        clv += (cumulative - previous) * expected_value_minor / (1.0 + monthly_discount).powi(i as i32);
+        clv += (cumulative - previous) * expected_value_minor
+            / (1.0 + monthly_discount).powi(i as i32);
         previous = cumulative;
     }
     clv.round() as i64
@@ -158,9 +180,22 @@ mod tests {
 
     #[test]
     fn scale_free() {
-        let rows = GammaGammaParams::rows([(1, 10.0), (2, 20.0), (3, 15.0), (1, 40.0), (5, 12.0), (2, 9.0)])
-            .unwrap();
-        let cents: Vec<SpendRow> = rows.iter().map(|r| SpendRow { mean: r.mean * 100.0, ..*r }).collect();
+        let rows = GammaGammaParams::rows([
+            (1, 10.0),
+            (2, 20.0),
+            (3, 15.0),
+            (1, 40.0),
+            (5, 12.0),
+            (2, 9.0),
+        ])
+        .unwrap();
+        let cents: Vec<SpendRow> = rows
+            .iter()
+            .map(|r| SpendRow {
+                mean: r.mean * 100.0,
+                ..*r
+            })
+            .collect();
         let a = GammaGammaParams::fit(&rows).unwrap();
         let b = GammaGammaParams::fit(&cents).unwrap();
         assert!((a.params.p - b.params.p).abs() < 1e-4 * a.params.p);
@@ -170,7 +205,10 @@ mod tests {
     #[test]
     fn rejects_non_positive_means() {
         assert!(GammaGammaParams::rows([(1, 0.0)]).is_err());
-        assert!(matches!(GammaGammaParams::fit(&[]), Err(ChurnError::NoRepeatBuyers)));
+        assert!(matches!(
+            GammaGammaParams::fit(&[]),
+            Err(ChurnError::NoRepeatBuyers)
+        ));
     }
 
     #[test]

@@ -39,7 +39,12 @@ impl ParetoNbdParams {
     }
 
     fn from_slice(p: &[f64]) -> Self {
-        ParetoNbdParams { r: p[0], alpha: p[1], s: p[2], beta: p[3] }
+        ParetoNbdParams {
+            r: p[0],
+            alpha: p[1],
+            s: p[2],
+            beta: p[3],
+        }
     }
 
     pub fn as_array(&self) -> [f64; 4] {
@@ -79,8 +84,7 @@ impl ParetoNbdParams {
     }
 
     pub fn log_likelihood(&self, data: &FitData) -> f64 {
-        let shared =
-            -ln_gamma(self.r) + self.r * self.alpha.ln() + self.s * self.beta.ln();
+        let shared = -ln_gamma(self.r) + self.r * self.alpha.ln() + self.s * self.beta.ln();
         data.rows
             .iter()
             .map(|row| {

@@ -84,7 +84,11 @@ impl CustomerSummary {
 
 /// Summarizes one customer's purchases at `end` (inclusive). Purchases after `end` are ignored;
 /// `None` if there are none on or before it.
-pub fn summarize(purchases: &[Purchase], end: NaiveDate, unit: TimeUnit) -> Option<CustomerSummary> {
+pub fn summarize(
+    purchases: &[Purchase],
+    end: NaiveDate,
+    unit: TimeUnit,
+) -> Option<CustomerSummary> {
     let mut days: BTreeMap<NaiveDate, i64> = BTreeMap::new();
     let mut orders = 0u32;
     for p in purchases.iter().filter(|p| p.date <= end) {
@@ -206,7 +210,11 @@ impl FitData {
 
     /// Number of customers with at least one repeat purchase.
     pub fn repeat_customers(&self) -> f64 {
-        self.rows.iter().filter(|r| r.x > 0.0).map(|r| r.weight).sum()
+        self.rows
+            .iter()
+            .filter(|r| r.x > 0.0)
+            .map(|r| r.weight)
+            .sum()
     }
 }
 
@@ -221,12 +229,30 @@ mod tests {
     #[test]
     fn same_day_purchases_are_one_occasion() {
         let ps = [
-            Purchase { date: d("1997-01-01"), amount_minor: 1000 },
-            Purchase { date: d("1997-01-01"), amount_minor: 500 },
-            Purchase { date: d("1997-01-15"), amount_minor: 700 },
-            Purchase { date: d("1997-01-29"), amount_minor: 300 },
-            Purchase { date: d("1997-01-29"), amount_minor: 300 },
-            Purchase { date: d("1997-03-01"), amount_minor: 9999 },
+            Purchase {
+                date: d("1997-01-01"),
+                amount_minor: 1000,
+            },
+            Purchase {
+                date: d("1997-01-01"),
+                amount_minor: 500,
+            },
+            Purchase {
+                date: d("1997-01-15"),
+                amount_minor: 700,
+            },
+            Purchase {
+                date: d("1997-01-29"),
+                amount_minor: 300,
+            },
+            Purchase {
+                date: d("1997-01-29"),
+                amount_minor: 300,
+            },
+            Purchase {
+                date: d("1997-03-01"),
+                amount_minor: 9999,
+            },
         ];
         let s = summarize(&ps, d("1997-02-12"), TimeUnit::Weeks).unwrap();
         assert_eq!(s.frequency, 2);
@@ -242,7 +268,10 @@ mod tests {
 
     #[test]
     fn no_purchase_before_end_gives_none() {
-        let ps = [Purchase { date: d("1997-03-01"), amount_minor: 1 }];
+        let ps = [Purchase {
+            date: d("1997-03-01"),
+            amount_minor: 1,
+        }];
         assert!(summarize(&ps, d("1997-02-12"), TimeUnit::Days).is_none());
     }
 

@@ -185,8 +185,8 @@ pub fn minimize<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], opts: &Options) -> Mini
             let rho = 1.0 / sy;
             for i in 0..n {
                 for j in 0..n {
-                    h_inv[i][j] += (1.0 + rho * yhy) * rho * s[i] * s[j]
-                        - rho * (hy[i] * s[j] + s[i] * hy[j]);
+                    h_inv[i][j] +=
+                        (1.0 + rho * yhy) * rho * s[i] * s[j] - rho * (hy[i] * s[j] + s[i] * hy[j]);
                 }
             }
         }
@@ -307,7 +307,11 @@ mod tests {
         let f = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
         let m = minimize(&f, &[-1.2, 1.0], &Options::default());
         assert!(m.diagnostics.converged, "{:?}", m.diagnostics);
-        assert!((m.x[0] - 1.0).abs() < 1e-5 && (m.x[1] - 1.0).abs() < 1e-5, "{:?}", m.x);
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-5 && (m.x[1] - 1.0).abs() < 1e-5,
+            "{:?}",
+            m.x
+        );
     }
 
     #[test]
