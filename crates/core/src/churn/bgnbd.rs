@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::fit::{fit_positive, Diagnostics};
-use super::special::{hyp_tail_over_b, ln_beta, ln_gamma, log_add_exp};
+use super::special::{digamma, hyp_tail_over_b, ln_beta, ln_gamma, log_add_exp};
 use super::summary::FitData;
 use super::{ChurnError, CountModel};
 
@@ -43,30 +43,88 @@ impl BgNbdParams {
 
     /// Sum of the weighted log-likelihoods of `data`.
     pub fn log_likelihood(&self, data: &FitData) -> f64 {
-        // ln Γ(r) and ln B(a, b) are the same for every row: computed once per evaluation.
-        let shared = -ln_gamma(self.r) + self.r * self.alpha.ln() - ln_beta(self.a, self.b);
-        let ln_a = self.a.ln();
-        let ln_gamma_ab = ln_gamma(self.a);
-        data.rows
-            .iter()
-            .map(|row| {
-                let x = row.x;
-                let rx = self.r + x;
-                // ln B(a, b+x) with ln Γ(a) hoisted.
-                let ln_beta_x = ln_gamma_ab + ln_gamma(self.b + x) - ln_gamma(self.a + self.b + x);
-                let alive = -rx * (self.alpha + row.t).ln();
-                let tail = if x > 0.0 {
-                    log_add_exp(
-                        alive,
-                        ln_a - (self.b + x - 1.0).ln() - rx * (self.alpha + row.t_x).ln(),
-                    )
+        self.log_likelihood_and_gradient(data, false).0
+    }
+
+    /// The log-likelihood of `data` and, if `with_gradient`, its gradient in (r, α, a, b), in one
+    /// pass. ln(α + t) is computed once per distinct time and the gamma functions of x once per
+    /// distinct x (rows are sorted by x), which is most of the cost of an evaluation.
+    pub fn log_likelihood_and_gradient(
+        &self,
+        data: &FitData,
+        with_gradient: bool,
+    ) -> (f64, [f64; 4]) {
+        let BgNbdParams { r, alpha, a, b } = *self;
+        let ln_alpha_t: Vec<f64> = data.times.iter().map(|t| (alpha + t).ln()).collect();
+        let inv_alpha_t: Vec<f64> = if with_gradient {
+            data.times.iter().map(|t| 1.0 / (alpha + t)).collect()
+        } else {
+            Vec::new()
+        };
+        let ln_a = a.ln();
+        let ln_gamma_a = ln_gamma(a);
+        let mut cached_x = f64::NAN;
+        let (mut per_x, mut ln_b_x1) = (0.0, 0.0);
+        let mut per_x_grad = [0.0; 3]; // r, a, b
+        let mut value = 0.0;
+        let mut grad = [0.0; 4];
+        for row in &data.rows {
+            let x = row.x;
+            let rx = r + x;
+            if x != cached_x {
+                cached_x = x;
+                // ln Γ(r+x) + ln B(a, b+x).
+                per_x = ln_gamma(rx) + ln_gamma_a + ln_gamma(b + x) - ln_gamma(a + b + x);
+                ln_b_x1 = ln_a - (b + x - 1.0).ln();
+                if with_gradient {
+                    let psi_abx = digamma(a + b + x);
+                    per_x_grad = [digamma(rx), digamma(a) - psi_abx, digamma(b + x) - psi_abx];
+                }
+            }
+            let ln_alive = -rx * ln_alpha_t[row.t_time as usize];
+            // tail = ln(A + B), with w_b = B / (A + B) the weight of "dropped out after t_x".
+            let (tail, w_b) = if x > 0.0 {
+                let ln_dropped = ln_b_x1 - rx * ln_alpha_t[row.t_x_time as usize];
+                if ln_alive >= ln_dropped {
+                    let e = (ln_dropped - ln_alive).exp();
+                    (ln_alive + e.ln_1p(), e / (1.0 + e))
                 } else {
-                    alive
-                };
-                row.weight * (ln_gamma(rx) + ln_beta_x + tail)
-            })
-            .sum::<f64>()
-            + shared * data.total_weight
+                    let e = (ln_alive - ln_dropped).exp();
+                    (ln_dropped + e.ln_1p(), 1.0 / (1.0 + e))
+                }
+            } else {
+                (ln_alive, 0.0)
+            };
+            let w = row.weight;
+            value += w * (per_x + tail);
+            if with_gradient {
+                let w_a = 1.0 - w_b;
+                let (lt, ltx) = (
+                    ln_alpha_t[row.t_time as usize],
+                    ln_alpha_t[row.t_x_time as usize],
+                );
+                let (it, itx) = (
+                    inv_alpha_t[row.t_time as usize],
+                    inv_alpha_t[row.t_x_time as usize],
+                );
+                grad[0] += w * (per_x_grad[0] - w_a * lt - w_b * ltx);
+                grad[1] -= w * rx * (w_a * it + w_b * itx);
+                grad[2] += w * (per_x_grad[1] + w_b / a);
+                grad[3] += w * (per_x_grad[2] - if x > 0.0 { w_b / (b + x - 1.0) } else { 0.0 });
+            }
+        }
+        // Terms shared by every customer: −ln Γ(r) + r ln α − ln B(a, b).
+        let n = data.total_weight;
+        value += n * (-ln_gamma(r) + r * alpha.ln() - ln_beta(a, b));
+        if with_gradient {
+            let psi_ab = digamma(a + b);
+            grad[0] += n * (-digamma(r) + alpha.ln());
+            grad[1] += n * r / alpha;
+            // ∂/∂a of ln Γ(a) in B(a, b+x) is already in per_x_grad; − ln B(a, b) adds −ψ(a) + ψ(a+b).
+            grad[2] += n * (-digamma(a) + psi_ab);
+            grad[3] += n * (-digamma(b) + psi_ab);
+        }
+        (value, grad)
     }
 
     /// Maximum-likelihood fit.
@@ -76,6 +134,10 @@ impl BgNbdParams {
         let start = [1.0, mean_t.max(1e-3), 1.0, 1.0];
         let fit = fit_positive(
             |p| BgNbdParams::from_slice(p).log_likelihood(data),
+            Some(&|p: &[f64]| {
+                let (v, g) = BgNbdParams::from_slice(p).log_likelihood_and_gradient(data, true);
+                (v, g.to_vec())
+            }),
             &start,
             data.total_weight,
         );
@@ -208,6 +270,25 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn analytic_gradient_matches_differences(r in 0.05f64..3.0, alpha in 0.5f64..20.0, a in 0.2f64..3.0, b in 0.5f64..5.0) {
+            let data = FitData::from_triples([(0.0, 0.0, 30.0), (0.0, 0.0, 12.0), (3.0, 20.0, 35.0), (1.0, 0.5, 35.0), (12.0, 29.0, 30.0)]);
+            let p = BgNbdParams::new(r, alpha, a, b).unwrap();
+            let (v, g) = p.log_likelihood_and_gradient(&data, true);
+            prop_assert!((v - p.log_likelihood(&data)).abs() < 1e-12 * v.abs());
+            let theta = p.as_array();
+            for i in 0..4 {
+                let h = 1e-6 * theta[i];
+                let mut up = theta;
+                up[i] += h;
+                let mut down = theta;
+                down[i] -= h;
+                let f = |t: [f64; 4]| BgNbdParams::new(t[0], t[1], t[2], t[3]).unwrap().log_likelihood(&data);
+                let numeric = (f(up) - f(down)) / (2.0 * h);
+                prop_assert!((g[i] - numeric).abs() < 1e-5 * (1.0 + numeric.abs()), "param {i}: {} vs {numeric}", g[i]);
+            }
+        }
+
         #[test]
         fn probabilities_are_probabilities(x in 0u32..200, frac in 0.0f64..1.0, t in 0.1f64..500.0, h in 0.0f64..500.0) {
             let p = cdnow();

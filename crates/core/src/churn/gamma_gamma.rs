@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::fit::{fit_positive, Diagnostics};
-use super::special::ln_gamma;
+use super::special::{digamma, ln_gamma};
 use super::{ChurnError, CountModel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -86,6 +86,22 @@ impl GammaGammaParams {
             .sum()
     }
 
+    /// The log-likelihood and its gradient in (p, q, γ).
+    pub fn log_likelihood_and_gradient(&self, rows: &[SpendRow]) -> (f64, [f64; 3]) {
+        let GammaGammaParams { p, q, gamma } = *self;
+        let (psi_q, ln_gamma_scale) = (digamma(q), gamma.ln());
+        let mut grad = [0.0; 3];
+        for r in rows {
+            let px = p * r.x;
+            let ln_total = (gamma + r.mean * r.x).ln();
+            let psi_pxq = digamma(px + q);
+            grad[0] += r.weight * r.x * (psi_pxq - digamma(px) + r.mean.ln() + r.x.ln() - ln_total);
+            grad[1] += r.weight * (psi_pxq - psi_q + ln_gamma_scale - ln_total);
+            grad[2] += r.weight * (q / gamma - (px + q) / (gamma + r.mean * r.x));
+        }
+        (self.log_likelihood(rows), grad)
+    }
+
     /// Maximum-likelihood fit on repeat buyers' spend.
     pub fn fit(rows: &[SpendRow]) -> Result<GammaGammaFit, ChurnError> {
         let n: f64 = rows.iter().map(|r| r.weight).sum();
@@ -109,6 +125,15 @@ impl GammaGammaParams {
                 }
                 .log_likelihood(&scaled)
             },
+            Some(&|v: &[f64]| {
+                let (ll, g) = GammaGammaParams {
+                    p: v[0],
+                    q: v[1],
+                    gamma: v[2],
+                }
+                .log_likelihood_and_gradient(&scaled);
+                (ll, g.to_vec())
+            }),
             &[1.0, 1.0, 1.0],
             n,
         );
@@ -200,6 +225,30 @@ mod tests {
         let b = GammaGammaParams::fit(&cents).unwrap();
         assert!((a.params.p - b.params.p).abs() < 1e-4 * a.params.p);
         assert!((a.params.gamma * 100.0 - b.params.gamma).abs() < 1e-4 * b.params.gamma);
+    }
+
+    #[test]
+    fn analytic_gradient_matches_differences() {
+        let rows = GammaGammaParams::rows([(1, 10.0), (2, 20.0), (3, 15.0), (7, 12.0)]).unwrap();
+        let g = GammaGammaParams::new(2.5, 3.5, 12.0).unwrap();
+        let (_, grad) = g.log_likelihood_and_gradient(&rows);
+        let theta = [g.p, g.q, g.gamma];
+        for i in 0..3 {
+            let h = 1e-6 * theta[i];
+            let f = |d: f64| {
+                let mut t = theta;
+                t[i] += d;
+                GammaGammaParams::new(t[0], t[1], t[2])
+                    .unwrap()
+                    .log_likelihood(&rows)
+            };
+            let numeric = (f(h) - f(-h)) / (2.0 * h);
+            assert!(
+                (grad[i] - numeric).abs() < 1e-6 * (1.0 + numeric.abs()),
+                "{i}: {} vs {numeric}",
+                grad[i]
+            );
+        }
     }
 
     #[test]

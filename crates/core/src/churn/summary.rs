@@ -132,10 +132,18 @@ pub fn summarize_all<K: Ord + Clone>(
 /// The fitting data: distinct (x, t_x, T) rows with how many customers share each. Customers
 /// summarized to whole days repeat these triples often (CDNOW: 2,357 customers, fewer distinct
 /// rows), and every likelihood evaluation is then a sum over distinct rows only.
+///
+/// Rows are sorted by x. The distinct time values (t_x and T together) and the distinct (x, time)
+/// pairs are indexed too: with whole-day data they are far fewer than the rows (CDNOW: ~600 times;
+/// 1M simulated customers: ~280k rows but ~30k pairs), so the likelihoods compute ln(α + t) once per
+/// time and the Pareto/NBD hypergeometric term once per pair, not once per row.
 #[derive(Debug, Clone, Default)]
 pub struct FitData {
     pub rows: Vec<RfmRow>,
     pub total_weight: f64,
+    pub(crate) times: Vec<f64>,
+    /// (x, index into `times`).
+    pub(crate) pairs: Vec<(f64, u32)>,
 }
 
 /// One distinct (x, t_x, T) with its weight (number of customers).
@@ -145,29 +153,76 @@ pub struct RfmRow {
     pub t_x: f64,
     pub t: f64,
     pub weight: f64,
+    pub(crate) t_x_time: u32,
+    pub(crate) t_time: u32,
+    pub(crate) t_x_pair: u32,
+    pub(crate) t_pair: u32,
 }
 
 impl FitData {
     /// Groups identical triples. Input values must be finite with 0 ≤ t_x ≤ T (checked by
     /// [`FitData::validate`]).
     pub fn from_triples(triples: impl IntoIterator<Item = (f64, f64, f64)>) -> FitData {
-        let mut counts: BTreeMap<(u64, u64, u64), f64> = BTreeMap::new();
-        for (x, t_x, t) in triples {
-            *counts
-                .entry((x.to_bits(), t_x.to_bits(), t.to_bits()))
-                .or_insert(0.0) += 1.0;
+        // Sorting the bit patterns groups identical triples and orders rows by x (non-negative
+        // floats sort like their bits), faster than a map for a million customers.
+        let mut keys: Vec<(u64, u64, u64)> = triples
+            .into_iter()
+            .map(|(x, t_x, t)| (x.to_bits(), t_x.to_bits(), t.to_bits()))
+            .collect();
+        keys.sort_unstable();
+        let mut counts: Vec<((u64, u64, u64), f64)> = Vec::new();
+        for k in keys {
+            match counts.last_mut() {
+                Some((last, w)) if *last == k => *w += 1.0,
+                _ => counts.push((k, 1.0)),
+            }
         }
+        let mut times: Vec<f64> = counts
+            .iter()
+            .flat_map(|&((_, tx, t), _)| [f64::from_bits(tx), f64::from_bits(t)])
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times.dedup_by(|a, b| a.to_bits() == b.to_bits());
+        let time_index = |v: f64| times.partition_point(|u| u.total_cmp(&v).is_lt()) as u32;
+        let mut pairs: Vec<(f64, u32)> = counts
+            .iter()
+            .flat_map(|&((x, tx, t), _)| {
+                let x = f64::from_bits(x);
+                [
+                    (x, time_index(f64::from_bits(tx))),
+                    (x, time_index(f64::from_bits(t))),
+                ]
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        pairs.dedup();
+        let pair_index = |p: (f64, u32)| {
+            pairs.partition_point(|q| q.0.total_cmp(&p.0).then(q.1.cmp(&p.1)).is_lt()) as u32
+        };
         let rows: Vec<RfmRow> = counts
             .into_iter()
-            .map(|((x, tx, t), w)| RfmRow {
-                x: f64::from_bits(x),
-                t_x: f64::from_bits(tx),
-                t: f64::from_bits(t),
-                weight: w,
+            .map(|((x, tx, t), w)| {
+                let (x, t_x, t) = (f64::from_bits(x), f64::from_bits(tx), f64::from_bits(t));
+                let (t_x_time, t_time) = (time_index(t_x), time_index(t));
+                RfmRow {
+                    x,
+                    t_x,
+                    t,
+                    weight: w,
+                    t_x_time,
+                    t_time,
+                    t_x_pair: pair_index((x, t_x_time)),
+                    t_pair: pair_index((x, t_time)),
+                }
             })
             .collect();
         let total_weight = rows.iter().map(|r| r.weight).sum();
-        FitData { rows, total_weight }
+        FitData {
+            rows,
+            total_weight,
+            times,
+            pairs,
+        }
     }
 
     pub fn from_summaries<'a>(summaries: impl IntoIterator<Item = &'a CustomerSummary>) -> FitData {

@@ -5,7 +5,7 @@ pub mod optimizer;
 
 pub use optimizer::{Diagnostics, StopReason};
 
-use optimizer::{minimize, Options};
+use optimizer::{minimize_with_gradient, Options};
 
 /// A fitted parameter vector in natural units, with its standard errors and diagnostics.
 #[derive(Debug, Clone)]
@@ -19,8 +19,12 @@ pub(crate) struct LogSpaceFit {
 /// positivity needs no constraint and scale differences between parameters (α in weeks vs. days)
 /// do not distort the steps; the objective is divided by `total_weight` so that the tolerances mean
 /// the same for 2,000 customers as for a million.
+///
+/// `gradient`, where given, returns the log-likelihood and its gradient in θ; otherwise central
+/// differences are used.
 pub(crate) fn fit_positive(
     log_likelihood: impl Fn(&[f64]) -> f64,
+    gradient: Option<&dyn Fn(&[f64]) -> (f64, Vec<f64>)>,
     start: &[f64],
     total_weight: f64,
 ) -> LogSpaceFit {
@@ -33,17 +37,32 @@ pub(crate) fn fit_positive(
             f64::INFINITY
         }
     };
-    let z0: Vec<f64> = start.iter().map(|v| v.ln()).collect();
-    let min = minimize(&objective, &z0, &Options::default());
-    let params: Vec<f64> = min.x.iter().map(|v| v.exp()).collect();
-    let standard_errors = optimizer::log_space_standard_errors(&objective, &min.x, total_weight)
-        .map(|se| {
-            se.iter()
-                .zip(&params)
-                .map(|(s, p)| s.map(|s| s * p))
+    // d(−ll/W)/d ln θᵢ = −θᵢ ∂ll/∂θᵢ / W.
+    let log_space_gradient = gradient.map(|g| {
+        move |z: &[f64]| -> Vec<f64> {
+            let theta: Vec<f64> = z.iter().map(|v| v.exp()).collect();
+            let (_, grad) = g(&theta);
+            grad.iter()
+                .zip(&theta)
+                .map(|(d, t)| -d * t / total_weight)
                 .collect()
-        })
-        .unwrap_or_else(|| vec![None; params.len()]);
+        }
+    });
+    let grad_ref = log_space_gradient
+        .as_ref()
+        .map(|g| g as &dyn Fn(&[f64]) -> Vec<f64>);
+    let z0: Vec<f64> = start.iter().map(|v| v.ln()).collect();
+    let min = minimize_with_gradient(&objective, grad_ref, &z0, &Options::default());
+    let params: Vec<f64> = min.x.iter().map(|v| v.exp()).collect();
+    let standard_errors =
+        optimizer::log_space_standard_errors(&objective, grad_ref, &min.x, total_weight)
+            .map(|se| {
+                se.iter()
+                    .zip(&params)
+                    .map(|(s, p)| s.map(|s| s * p))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![None; params.len()]);
     let mut diagnostics = min.diagnostics;
     diagnostics.log_likelihood = -min.f * total_weight;
     LogSpaceFit {

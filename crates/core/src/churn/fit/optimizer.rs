@@ -73,8 +73,12 @@ pub struct Minimum {
     pub diagnostics: Diagnostics,
 }
 
+/// An analytic gradient: returns the gradient of the objective at a point.
+pub type Gradient<'a> = &'a dyn Fn(&[f64]) -> Vec<f64>;
+
 struct Counted<'a, F: Fn(&[f64]) -> f64> {
     f: &'a F,
+    grad: Option<Gradient<'a>>,
     evaluations: usize,
 }
 
@@ -85,6 +89,10 @@ impl<F: Fn(&[f64]) -> f64> Counted<'_, F> {
     }
 
     fn gradient(&mut self, x: &[f64], h: f64) -> Vec<f64> {
+        if let Some(grad) = self.grad {
+            self.evaluations += 1;
+            return grad(x);
+        }
         let mut g = vec![0.0; x.len()];
         let mut probe = x.to_vec();
         for i in 0..x.len() {
@@ -107,10 +115,25 @@ fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
-/// Minimizes `f` from `x0`.
+/// Minimizes `f` from `x0`, with central-difference gradients.
 pub fn minimize<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], opts: &Options) -> Minimum {
+    minimize_with_gradient(f, None, x0, opts)
+}
+
+/// Minimizes `f` from `x0`, with its analytic gradient where given (an evaluation of it counts as
+/// one function evaluation).
+pub fn minimize_with_gradient<F: Fn(&[f64]) -> f64>(
+    f: &F,
+    grad: Option<Gradient<'_>>,
+    x0: &[f64],
+    opts: &Options,
+) -> Minimum {
     let n = x0.len();
-    let mut counted = Counted { f, evaluations: 0 };
+    let mut counted = Counted {
+        f,
+        grad,
+        evaluations: 0,
+    };
     let mut x = x0.to_vec();
     let mut fx = counted.eval(&x);
     if !fx.is_finite() {
@@ -231,11 +254,34 @@ pub fn minimize<F: Fn(&[f64]) -> f64>(f: &F, x0: &[f64], opts: &Options) -> Mini
 /// variance came out non-positive.
 pub fn log_space_standard_errors<F: Fn(&[f64]) -> f64>(
     f: &F,
+    grad: Option<Gradient<'_>>,
     x: &[f64],
     total_weight: f64,
 ) -> Option<Vec<Option<f64>>> {
     let n = x.len();
     let h = 1e-4;
+    if let Some(grad) = grad {
+        // Central differences of the analytic gradient: 2n gradients instead of ~2n² values.
+        let mut hess = vec![vec![0.0; n]; n];
+        let mut p = x.to_vec();
+        for j in 0..n {
+            p[j] = x[j] + h;
+            let up = grad(&p);
+            p[j] = x[j] - h;
+            let down = grad(&p);
+            p[j] = x[j];
+            for i in 0..n {
+                hess[i][j] += 0.5 * (up[i] - down[i]) / (2.0 * h) * total_weight;
+                hess[j][i] += 0.5 * (up[i] - down[i]) / (2.0 * h) * total_weight;
+            }
+        }
+        let inv = invert(hess)?;
+        return Some(
+            (0..n)
+                .map(|i| (inv[i][i] > 0.0).then(|| inv[i][i].sqrt()))
+                .collect(),
+        );
+    }
     let f0 = f(x);
     let mut hess = vec![vec![0.0; n]; n];
     let mut p = x.to_vec();
@@ -315,6 +361,24 @@ mod tests {
     }
 
     #[test]
+    fn analytic_gradient_gives_the_same_minimum() {
+        let f = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
+        let g = |x: &[f64]| {
+            vec![
+                -2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]),
+                200.0 * (x[1] - x[0] * x[0]),
+            ]
+        };
+        let m = minimize_with_gradient(&f, Some(&g), &[-1.2, 1.0], &Options::default());
+        assert!(m.diagnostics.converged, "{:?}", m.diagnostics);
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6,
+            "{:?}",
+            m.x
+        );
+    }
+
+    #[test]
     fn reports_non_finite_start() {
         let f = |_: &[f64]| f64::NAN;
         let m = minimize(&f, &[0.0], &Options::default());
@@ -326,7 +390,7 @@ mod tests {
     fn standard_errors_of_a_quadratic() {
         // f = (x/σ)²/2 per unit weight: variance σ²/W.
         let f = |x: &[f64]| 0.5 * (x[0] / 2.0).powi(2);
-        let se = log_space_standard_errors(&f, &[0.0], 100.0).unwrap();
+        let se = log_space_standard_errors(&f, None, &[0.0], 100.0).unwrap();
         assert!((se[0].unwrap() - 0.2).abs() < 1e-6);
     }
 }
