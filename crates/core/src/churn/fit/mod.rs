@@ -7,6 +7,9 @@ pub use optimizer::{Diagnostics, StopReason};
 
 use optimizer::{minimize_with_gradient, Options};
 
+/// A log-likelihood with its gradient, both in natural parameters.
+pub(crate) type ValueAndGradient<'a> = &'a dyn Fn(&[f64]) -> (f64, Vec<f64>);
+
 /// A fitted parameter vector in natural units, with its standard errors and diagnostics.
 #[derive(Debug, Clone)]
 pub(crate) struct LogSpaceFit {
@@ -24,7 +27,7 @@ pub(crate) struct LogSpaceFit {
 /// differences are used.
 pub(crate) fn fit_positive(
     log_likelihood: impl Fn(&[f64]) -> f64,
-    gradient: Option<&dyn Fn(&[f64]) -> (f64, Vec<f64>)>,
+    gradient: Option<ValueAndGradient<'_>>,
     start: &[f64],
     total_weight: f64,
 ) -> LogSpaceFit {
