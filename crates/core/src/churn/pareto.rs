@@ -18,7 +18,7 @@
 use serde::Serialize;
 
 use super::fit::{fit_positive, Diagnostics};
-use super::special::{hyp_1_a_c, ln_gamma, log_add_exp, log_sub_exp};
+use super::special::{digamma, hyp_1_a_c, ln_gamma, log_add_exp, log_sub_exp, MAX_SERIES_TERMS};
 use super::summary::FitData;
 use super::{ChurnError, CountModel};
 
@@ -101,37 +101,164 @@ impl ParetoNbdParams {
         series.map_or(f64::NAN, |f| f.ln() + ln_power)
     }
 
-    /// Sum of the weighted log-likelihoods of `data`. ln(α + t), ln(β + t) are computed once per
-    /// distinct time, ln Φ (the hypergeometric series) once per distinct (x, t) pair, and ln Γ(r+x)
-    /// once per distinct x: per row only the log-sum-exp remains.
+    /// ln Φ and its gradient in (r, α, s, β) at (x, t), from precomputed ln(α + t), ln(β + t).
+    /// The series' derivatives are summed in the same loop: with cₙ = Πₖ₍ₙ₎ (A+k)/(C+k),
+    /// ∂cₙ/∂A = cₙ Σₖ₍ₙ₎ 1/(A+k) and ∂cₙ/∂C = −cₙ Σₖ₍ₙ₎ 1/(C+k).
+    fn ln_phi_and_gradient(
+        &self,
+        x: f64,
+        t: f64,
+        ln_alpha_t: f64,
+        ln_beta_t: f64,
+    ) -> (f64, [f64; 4]) {
+        let ParetoNbdParams { r, alpha, s, beta } = *self;
+        let c = r + s + x + 1.0;
+        let alpha_wins = alpha >= beta;
+        let (a, z) = if alpha_wins {
+            (r + x, (alpha - beta) / (alpha + t))
+        } else {
+            (s + 1.0, (beta - alpha) / (beta + t))
+        };
+        // F, ∂F/∂A, ∂F/∂C, ∂F/∂z.
+        let (mut f, mut f_a, mut f_c, mut f_z) = (1.0, 0.0, 0.0, 0.0);
+        let (mut term, mut sum_a, mut sum_c) = (1.0, 0.0, 0.0);
+        let tail_factor = z / (1.0 - z);
+        let mut converged = false;
+        for n in 0..MAX_SERIES_TERMS {
+            let nf = n as f64;
+            sum_a += 1.0 / (a + nf);
+            sum_c += 1.0 / (c + nf);
+            // term before the update is cₙ zⁿ; its z-derivative contributes n cₙ z^(n−1).
+            let next = term * (a + nf) / (c + nf) * z;
+            f_z += (nf + 1.0) * term * (a + nf) / (c + nf);
+            term = next;
+            f += term;
+            f_a += term * sum_a;
+            f_c -= term * sum_c;
+            // The derivative series' terms carry the extra factors n, Σ1/(A+k), Σ1/(C+k).
+            if term * tail_factor * (nf + 2.0 + sum_a + sum_c) <= f64::EPSILON * 0.5 * f {
+                converged = true;
+                break;
+            }
+        }
+        if !converged {
+            return (f64::NAN, [f64::NAN; 4]);
+        }
+        let (da, dc, dz) = (f_a / f, f_c / f, f_z / f);
+        if alpha_wins {
+            let (at, bt) = (alpha + t, beta + t);
+            (
+                f.ln() - (r + x) * ln_alpha_t - s * ln_beta_t,
+                [
+                    da + dc - ln_alpha_t,
+                    dz * bt / (at * at) - (r + x) / at,
+                    dc - ln_beta_t,
+                    -dz / at - s / bt,
+                ],
+            )
+        } else {
+            let (at, bt) = (alpha + t, beta + t);
+            (
+                f.ln() - (r + x - 1.0) * ln_alpha_t - (s + 1.0) * ln_beta_t,
+                [
+                    dc - ln_alpha_t,
+                    -dz / bt - (r + x - 1.0) / at,
+                    da + dc - ln_beta_t,
+                    dz * at / (bt * bt) - (s + 1.0) / bt,
+                ],
+            )
+        }
+    }
+
+    /// Sum of the weighted log-likelihoods of `data`.
     pub fn log_likelihood(&self, data: &FitData) -> f64 {
+        self.log_likelihood_and_gradient(data, false).0
+    }
+
+    /// The log-likelihood of `data` and, if `with_gradient`, its gradient in (r, α, s, β).
+    /// ln(α + t), ln(β + t) are computed once per distinct time, ln Φ (the hypergeometric series)
+    /// and its derivatives once per distinct (x, t) pair, ln Γ(r+x) once per distinct x: per row
+    /// only the log-sum-exp and its weights remain.
+    pub fn log_likelihood_and_gradient(
+        &self,
+        data: &FitData,
+        with_gradient: bool,
+    ) -> (f64, [f64; 4]) {
         let ParetoNbdParams { r, alpha, s, beta } = *self;
         let ln_alpha_t: Vec<f64> = data.times.iter().map(|t| (alpha + t).ln()).collect();
         let ln_beta_t: Vec<f64> = data.times.iter().map(|t| (beta + t).ln()).collect();
-        let ln_phi: Vec<f64> = data
+        let phi: Vec<(f64, [f64; 4])> = data
             .pairs
             .iter()
             .map(|&(x, i)| {
                 let i = i as usize;
-                self.ln_phi_from_logs(x, data.times[i], ln_alpha_t[i], ln_beta_t[i])
+                let (t, la, lb) = (data.times[i], ln_alpha_t[i], ln_beta_t[i]);
+                if with_gradient {
+                    self.ln_phi_and_gradient(x, t, la, lb)
+                } else {
+                    (self.ln_phi_from_logs(x, t, la, lb), [0.0; 4])
+                }
             })
             .collect();
         let mut cached_x = f64::NAN;
-        let (mut ln_gamma_rx, mut ln_s_share) = (0.0, 0.0);
-        let mut sum = 0.0;
+        let (mut ln_gamma_rx, mut ln_s_share, mut psi_rx, mut inv_rsx) = (0.0, 0.0, 0.0, 0.0);
+        let mut value = 0.0;
+        let mut grad = [0.0; 4];
         for row in &data.rows {
-            if row.x != cached_x {
-                cached_x = row.x;
-                ln_gamma_rx = ln_gamma(r + row.x);
-                ln_s_share = (s / (r + s + row.x)).ln();
+            let x = row.x;
+            if x != cached_x {
+                cached_x = x;
+                ln_gamma_rx = ln_gamma(r + x);
+                ln_s_share = (s / (r + s + x)).ln();
+                inv_rsx = 1.0 / (r + s + x);
+                if with_gradient {
+                    psi_rx = digamma(r + x);
+                }
             }
             let t = row.t_time as usize;
-            let alive = -(r + row.x) * ln_alpha_t[t] - s * ln_beta_t[t];
-            let died = ln_s_share
-                + log_sub_exp(ln_phi[row.t_x_pair as usize], ln_phi[row.t_pair as usize]);
-            sum += row.weight * (ln_gamma_rx + log_add_exp(alive, died));
+            let alive = -(r + x) * ln_alpha_t[t] - s * ln_beta_t[t];
+            let (p1, d1) = &phi[row.t_x_pair as usize];
+            let (p2, d2) = &phi[row.t_pair as usize];
+            let died = ln_s_share + log_sub_exp(*p1, *p2);
+            let bracket = log_add_exp(alive, died);
+            let w = row.weight;
+            value += w * (ln_gamma_rx + bracket);
+            if with_gradient {
+                let w_alive = (alive - bracket).exp();
+                let tt = data.times[t];
+                let d_alive = [
+                    -ln_alpha_t[t],
+                    -(r + x) / (alpha + tt),
+                    -ln_beta_t[t],
+                    -s / (beta + tt),
+                ];
+                let mut d_row = [psi_rx, 0.0, 0.0, 0.0];
+                for i in 0..4 {
+                    d_row[i] += w_alive * d_alive[i];
+                }
+                if died > f64::NEG_INFINITY {
+                    let w_died = (died - bracket).exp();
+                    // ∂ ln(Φ₁ − Φ₂) = (∂lnΦ₁ − ρ ∂lnΦ₂)/(1 − ρ), ρ = Φ₂/Φ₁ < 1.
+                    let rho = (p2 - p1).exp();
+                    let share = [-inv_rsx, 0.0, 1.0 / s - inv_rsx, 0.0];
+                    for i in 0..4 {
+                        d_row[i] += w_died * (share[i] + (d1[i] - rho * d2[i]) / (1.0 - rho));
+                    }
+                }
+                for i in 0..4 {
+                    grad[i] += w * d_row[i];
+                }
+            }
         }
-        sum + data.total_weight * (-ln_gamma(r) + r * alpha.ln() + s * beta.ln())
+        let n = data.total_weight;
+        value += n * (-ln_gamma(r) + r * alpha.ln() + s * beta.ln());
+        if with_gradient {
+            grad[0] += n * (-digamma(r) + alpha.ln());
+            grad[1] += n * r / alpha;
+            grad[2] += n * beta.ln();
+            grad[3] += n * s / beta;
+        }
+        (value, grad)
     }
 
     pub fn fit(data: &FitData) -> Result<ParetoNbdFit, ChurnError> {
@@ -141,7 +268,10 @@ impl ParetoNbdParams {
         let start = [1.0, scale, 1.0, scale];
         let fit = fit_positive(
             |p| ParetoNbdParams::from_slice(p).log_likelihood(data),
-            None,
+            Some(&|p: &[f64]| {
+                let (v, g) = ParetoNbdParams::from_slice(p).log_likelihood_and_gradient(data, true);
+                (v, g.to_vec())
+            }),
             &start,
             data.total_weight,
         );
@@ -236,6 +366,30 @@ mod tests {
             let exact = died_term_by_quadrature(&p, x, t_x, t);
             prop_assert!((died - exact).abs() <= 1e-8 * exact.max(1e-300) + 1e-300,
                 "series {died} vs quadrature {exact}");
+        }
+
+        #[test]
+        fn analytic_gradient_matches_differences(
+            r in 0.05f64..3.0, alpha in 0.5f64..40.0, s in 0.05f64..3.0, beta in 0.5f64..40.0,
+        ) {
+            let data = FitData::from_triples([
+                (0.0, 0.0, 30.0), (0.0, 0.0, 12.0), (3.0, 20.0, 35.0), (1.0, 0.5, 35.0),
+                (12.0, 29.0, 30.0), (2.0, 35.0, 35.0), (40.0, 70.0, 78.0),
+            ]);
+            let p = ParetoNbdParams::new(r, alpha, s, beta).unwrap();
+            let (v, g) = p.log_likelihood_and_gradient(&data, true);
+            prop_assert!((v - p.log_likelihood(&data)).abs() < 1e-12 * v.abs());
+            let theta = p.as_array();
+            for i in 0..4 {
+                let h = 1e-6 * theta[i];
+                let f = |d: f64| {
+                    let mut t = theta;
+                    t[i] += d;
+                    ParetoNbdParams::new(t[0], t[1], t[2], t[3]).unwrap().log_likelihood(&data)
+                };
+                let numeric = (f(h) - f(-h)) / (2.0 * h);
+                prop_assert!((g[i] - numeric).abs() < 1e-5 * (1.0 + numeric.abs()), "param {i}: {} vs {numeric}", g[i]);
+            }
         }
 
         #[test]
