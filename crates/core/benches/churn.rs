@@ -73,7 +73,9 @@ fn write_csv(name: &str, header: &str, rows: impl Iterator<Item = String>) {
 
 /// Simulated customers in weeks (T uniform on 13..78 weeks, purchases rounded to whole days, as a
 /// real store's summaries are), at CDNOW-like parameters.
-fn simulated() -> (Vec<(f64, f64, f64)>, Vec<(f64, f64, f64)>) {
+type Triples = Vec<(f64, f64, f64)>;
+
+fn simulated() -> (Triples, Triples) {
     let res = Resolution::WholeDays { days_per_unit: 7.0 };
     let bg = BgNbdParams::new(0.243, 4.414, 0.793, 2.426).unwrap();
     let pn = ParetoNbdParams::new(0.553, 10.578, 0.606, 11.669).unwrap();
@@ -160,6 +162,9 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("sim1m_fit");
     g.sample_size(10);
+    g.bench_function("grouping_only", |b| {
+        b.iter(|| FitData::from_triples(black_box(&bg_rows).iter().copied()))
+    });
     // Includes grouping the 1M summaries into weighted distinct rows: part of the real cost.
     g.bench_function("bgnbd", |b| {
         b.iter(|| {

@@ -83,14 +83,16 @@ impl BgNbdParams {
             }
             let ln_alive = -rx * ln_alpha_t[row.t_time as usize];
             // tail = ln(A + B), with w_b = B / (A + B) the weight of "dropped out after t_x".
+            // ln(1 + e) rather than ln_1p(e): half the cost, and its absolute error (1e-16) is
+            // what a sum of log-likelihoods needs.
             let (tail, w_b) = if x > 0.0 {
                 let ln_dropped = ln_b_x1 - rx * ln_alpha_t[row.t_x_time as usize];
                 if ln_alive >= ln_dropped {
                     let e = (ln_dropped - ln_alive).exp();
-                    (ln_alive + e.ln_1p(), e / (1.0 + e))
+                    (ln_alive + (1.0 + e).ln(), e / (1.0 + e))
                 } else {
                     let e = (ln_alive - ln_dropped).exp();
-                    (ln_dropped + e.ln_1p(), 1.0 / (1.0 + e))
+                    (ln_dropped + (1.0 + e).ln(), 1.0 / (1.0 + e))
                 }
             } else {
                 (ln_alive, 0.0)
