@@ -3,6 +3,7 @@
 //! store's own data before deploying anything. All the logic is in
 //! `retention_core::churn::report`; this file only reads the file and prints.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -55,7 +56,8 @@ pub struct ModelFitArgs {
 
 pub fn run(args: &ModelFitArgs) -> anyhow::Result<()> {
     let path = args.transactions.display();
-    let text = std::fs::read_to_string(&args.transactions).with_context(|| format!("reading {path}"))?;
+    let text =
+        std::fs::read_to_string(&args.transactions).with_context(|| format!("reading {path}"))?;
     let request = ModelFitRequest {
         calibration_end: args.calibration_end,
         holdout_end: args.holdout_end,
@@ -72,13 +74,19 @@ pub fn run(args: &ModelFitArgs) -> anyhow::Result<()> {
         horizon_days: args.horizon_days,
         minor_digits: args.minor_digits,
     };
-    let report = fit_transactions(&text, &request).with_context(|| format!("fitting the models to {path}"))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let report = fit_transactions(&text, &request)
+        .with_context(|| format!("fitting the models to {path}"))?;
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)
     } else {
-        print!("{report}");
+        write!(out, "{report}")
+    };
+    match written {
+        // `retention model fit … | head` is normal use, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the report"),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -95,13 +103,30 @@ mod tests {
     #[test]
     fn parses_the_documented_flags() {
         let cli = Cli::try_parse_from([
-            "fit", "--transactions", "t.csv", "--calibration-end", "1997-09-30",
-            "--holdout-end", "1998-06-30", "--model", "pareto", "--unit", "weeks", "--json",
+            "fit",
+            "--transactions",
+            "t.csv",
+            "--calibration-end",
+            "1997-09-30",
+            "--holdout-end",
+            "1998-06-30",
+            "--model",
+            "pareto",
+            "--unit",
+            "weeks",
+            "--json",
         ])
         .unwrap();
         assert_eq!(cli.fit.model, ModelArg::Pareto);
         assert_eq!(cli.fit.holdout_end, NaiveDate::from_ymd_opt(1998, 6, 30));
-        assert!(Cli::try_parse_from(["fit", "--transactions", "t.csv", "--calibration-end", "30/09/1997"]).is_err());
+        assert!(Cli::try_parse_from([
+            "fit",
+            "--transactions",
+            "t.csv",
+            "--calibration-end",
+            "30/09/1997"
+        ])
+        .is_err());
     }
 
     #[test]
@@ -109,8 +134,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("retention-model-fit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("bad.csv");
-        std::fs::write(&file, "customer_id,date,amount\nc1,2024-01-01,1.00\nc2,2024-13-01,1.00\n").unwrap();
-        let cli = Cli::try_parse_from(["fit", "--transactions", file.to_str().unwrap(), "--calibration-end", "2024-06-30"]).unwrap();
+        std::fs::write(
+            &file,
+            "customer_id,date,amount\nc1,2024-01-01,1.00\nc2,2024-13-01,1.00\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "fit",
+            "--transactions",
+            file.to_str().unwrap(),
+            "--calibration-end",
+            "2024-06-30",
+        ])
+        .unwrap();
         let err = format!("{:#}", run(&cli.fit).unwrap_err());
         assert!(err.contains("line 3"), "{err}");
     }
