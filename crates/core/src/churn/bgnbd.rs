@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::fit::{fit_positive, Diagnostics};
+use super::fit::{fit_positive, Diagnostics, WARM_START_ROWS};
 use super::special::{digamma, hyp_tail_over_b, ln_beta, ln_gamma, log_add_exp};
 use super::summary::FitData;
 use super::{ChurnError, CountModel};
@@ -133,7 +133,14 @@ impl BgNbdParams {
     pub fn fit(data: &FitData) -> Result<BgNbdFit, ChurnError> {
         data.validate()?;
         let mean_t = data.rows.iter().map(|r| r.t * r.weight).sum::<f64>() / data.total_weight;
-        let start = [1.0, mean_t.max(1e-3), 1.0, 1.0];
+        let mut start = [1.0, mean_t.max(1e-3), 1.0, 1.0];
+        if data.rows.len() > 4 * WARM_START_ROWS {
+            if let Ok(warm) = BgNbdParams::fit(&data.thinned(WARM_START_ROWS)) {
+                if warm.diagnostics.converged {
+                    start = warm.params.as_array();
+                }
+            }
+        }
         let fit = fit_positive(
             |p| BgNbdParams::from_slice(p).log_likelihood(data),
             Some(&|p: &[f64]| {

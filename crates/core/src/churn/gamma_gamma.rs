@@ -71,35 +71,57 @@ impl GammaGammaParams {
 
     /// Log-likelihood of the means (a density: it depends on the amounts' unit).
     pub fn log_likelihood(&self, rows: &[SpendRow]) -> f64 {
-        let GammaGammaParams { p, q, gamma } = *self;
-        let shared = -ln_gamma(q) + q * gamma.ln();
-        rows.iter()
-            .map(|r| {
-                let px = p * r.x;
-                r.weight
-                    * (ln_gamma(px + q) - ln_gamma(px)
-                        + shared
-                        + (px - 1.0) * r.mean.ln()
-                        + px * r.x.ln()
-                        - (px + q) * (gamma + r.mean * r.x).ln())
-            })
-            .sum()
+        self.log_likelihood_and_gradient_opt(rows, false).0
     }
 
     /// The log-likelihood and its gradient in (p, q, γ).
     pub fn log_likelihood_and_gradient(&self, rows: &[SpendRow]) -> (f64, [f64; 3]) {
+        self.log_likelihood_and_gradient_opt(rows, true)
+    }
+
+    /// Rows are sorted by x (see [`GammaGammaParams::rows`]), so the gamma and digamma functions
+    /// of p·x are computed once per distinct x: per row only ln(γ + m x) remains.
+    fn log_likelihood_and_gradient_opt(
+        &self,
+        rows: &[SpendRow],
+        with_gradient: bool,
+    ) -> (f64, [f64; 3]) {
         let GammaGammaParams { p, q, gamma } = *self;
-        let (psi_q, ln_gamma_scale) = (digamma(q), gamma.ln());
+        let (ln_gamma_scale, psi_q) = (gamma.ln(), if with_gradient { digamma(q) } else { 0.0 });
+        let mut cached_x = f64::NAN;
+        let (mut per_x, mut ln_x, mut psi_pxq, mut psi_px) = (0.0, 0.0, 0.0, 0.0);
+        let mut value = 0.0;
         let mut grad = [0.0; 3];
+        let mut n = 0.0;
         for r in rows {
             let px = p * r.x;
-            let ln_total = (gamma + r.mean * r.x).ln();
-            let psi_pxq = digamma(px + q);
-            grad[0] += r.weight * r.x * (psi_pxq - digamma(px) + r.mean.ln() + r.x.ln() - ln_total);
-            grad[1] += r.weight * (psi_pxq - psi_q + ln_gamma_scale - ln_total);
-            grad[2] += r.weight * (q / gamma - (px + q) / (gamma + r.mean * r.x));
+            if r.x != cached_x {
+                cached_x = r.x;
+                ln_x = r.x.ln();
+                per_x = ln_gamma(px + q) - ln_gamma(px) + px * ln_x;
+                if with_gradient {
+                    psi_pxq = digamma(px + q);
+                    psi_px = digamma(px);
+                }
+            }
+            let ln_m = r.mean.ln();
+            let total = gamma + r.mean * r.x;
+            let ln_total = total.ln();
+            let w = r.weight;
+            n += w;
+            value += w * (per_x + (px - 1.0) * ln_m - (px + q) * ln_total);
+            if with_gradient {
+                grad[0] += w * r.x * (psi_pxq - psi_px + ln_m + ln_x - ln_total);
+                grad[1] += w * (psi_pxq - ln_total);
+                grad[2] -= w * (px + q) / total;
+            }
         }
-        (self.log_likelihood(rows), grad)
+        value += n * (-ln_gamma(q) + q * ln_gamma_scale);
+        if with_gradient {
+            grad[1] += n * (-psi_q + ln_gamma_scale);
+            grad[2] += n * q / gamma;
+        }
+        (value, grad)
     }
 
     /// Maximum-likelihood fit on repeat buyers' spend.

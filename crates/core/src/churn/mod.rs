@@ -16,6 +16,7 @@ pub mod rfm;
 pub mod score;
 pub mod simulate;
 pub mod special;
+pub mod store;
 pub mod summary;
 pub mod transactions;
 

@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::fit::{fit_positive, Diagnostics};
+use super::fit::{fit_positive, Diagnostics, WARM_START_ROWS};
 use super::special::{digamma, hyp_1_a_c, ln_gamma, log_add_exp, log_sub_exp, MAX_SERIES_TERMS};
 use super::summary::FitData;
 use super::{ChurnError, CountModel};
@@ -265,7 +265,14 @@ impl ParetoNbdParams {
         data.validate()?;
         let mean_t = data.rows.iter().map(|r| r.t * r.weight).sum::<f64>() / data.total_weight;
         let scale = mean_t.max(1e-3);
-        let start = [1.0, scale, 1.0, scale];
+        let mut start = [1.0, scale, 1.0, scale];
+        if data.rows.len() > 4 * WARM_START_ROWS {
+            if let Ok(warm) = ParetoNbdParams::fit(&data.thinned(WARM_START_ROWS)) {
+                if warm.diagnostics.converged {
+                    start = warm.params.as_array();
+                }
+            }
+        }
         let fit = fit_positive(
             |p| ParetoNbdParams::from_slice(p).log_likelihood(data),
             Some(&|p: &[f64]| {

@@ -10,6 +10,12 @@ use optimizer::{minimize_with_gradient, Options};
 /// A log-likelihood with its gradient, both in natural parameters.
 pub(crate) type ValueAndGradient<'a> = &'a dyn Fn(&[f64]) -> (f64, Vec<f64>);
 
+/// Above this many distinct rows, a fit first runs on a systematic sample of about this size and
+/// starts the full fit from its result: most BFGS iterations are spent far from the optimum, and
+/// there a sample's likelihood points the same way at a fraction of the cost. The full fit still
+/// runs to the same convergence test, so the result does not depend on the warm start.
+pub const WARM_START_ROWS: usize = 20_000;
+
 /// A fitted parameter vector in natural units, with its standard errors and diagnostics.
 #[derive(Debug, Clone)]
 pub(crate) struct LogSpaceFit {
