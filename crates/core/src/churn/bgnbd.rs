@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::fit::{fit_positive, Diagnostics, WARM_START_ROWS};
+use super::fit::{fit_positive, Diagnostics, Likelihood, WARM_START_ROWS};
 use super::special::{digamma, hyp_tail_over_b, ln_beta, ln_gamma, log_add_exp};
 use super::summary::FitData;
 use super::{ChurnError, CountModel};
@@ -133,22 +133,31 @@ impl BgNbdParams {
     pub fn fit(data: &FitData) -> Result<BgNbdFit, ChurnError> {
         data.validate()?;
         let mean_t = data.rows.iter().map(|r| r.t * r.weight).sum::<f64>() / data.total_weight;
-        let mut start = [1.0, mean_t.max(1e-3), 1.0, 1.0];
-        if data.rows.len() > 4 * WARM_START_ROWS {
-            if let Ok(warm) = BgNbdParams::fit(&data.thinned(WARM_START_ROWS)) {
-                if warm.diagnostics.converged {
-                    start = warm.params.as_array();
-                }
-            }
-        }
+        let start = [1.0, mean_t.max(1e-3), 1.0, 1.0];
+        let value = |p: &[f64]| BgNbdParams::from_slice(p).log_likelihood(data);
+        let gradient = |p: &[f64]| {
+            let (v, g) = BgNbdParams::from_slice(p).log_likelihood_and_gradient(data, true);
+            (v, g.to_vec())
+        };
+        let thin = (data.rows.len() > 4 * WARM_START_ROWS).then(|| data.thinned(WARM_START_ROWS));
+        let thin_data = thin.as_ref().unwrap_or(data);
+        let thin_value = |p: &[f64]| BgNbdParams::from_slice(p).log_likelihood(thin_data);
+        let thin_gradient = |p: &[f64]| {
+            let (v, g) = BgNbdParams::from_slice(p).log_likelihood_and_gradient(thin_data, true);
+            (v, g.to_vec())
+        };
         let fit = fit_positive(
-            |p| BgNbdParams::from_slice(p).log_likelihood(data),
-            Some(&|p: &[f64]| {
-                let (v, g) = BgNbdParams::from_slice(p).log_likelihood_and_gradient(data, true);
-                (v, g.to_vec())
+            Likelihood {
+                value: &value,
+                gradient: Some(&gradient),
+                total_weight: data.total_weight,
+            },
+            thin.as_ref().map(|t| Likelihood {
+                value: &thin_value,
+                gradient: Some(&thin_gradient),
+                total_weight: t.total_weight,
             }),
             &start,
-            data.total_weight,
         );
         if !fit.diagnostics.log_likelihood.is_finite() {
             return Err(ChurnError::FitFailed {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::fit::{fit_positive, Diagnostics};
+use super::fit::{fit_positive, Diagnostics, Likelihood};
 use super::special::{digamma, ln_gamma};
 use super::{ChurnError, CountModel};
 
@@ -138,26 +138,31 @@ impl GammaGammaParams {
                 ..*r
             })
             .collect();
+        let value = |v: &[f64]| {
+            GammaGammaParams {
+                p: v[0],
+                q: v[1],
+                gamma: v[2],
+            }
+            .log_likelihood(&scaled)
+        };
+        let gradient = |v: &[f64]| {
+            let (ll, g) = GammaGammaParams {
+                p: v[0],
+                q: v[1],
+                gamma: v[2],
+            }
+            .log_likelihood_and_gradient(&scaled);
+            (ll, g.to_vec())
+        };
         let fit = fit_positive(
-            |v| {
-                GammaGammaParams {
-                    p: v[0],
-                    q: v[1],
-                    gamma: v[2],
-                }
-                .log_likelihood(&scaled)
+            Likelihood {
+                value: &value,
+                gradient: Some(&gradient),
+                total_weight: n,
             },
-            Some(&|v: &[f64]| {
-                let (ll, g) = GammaGammaParams {
-                    p: v[0],
-                    q: v[1],
-                    gamma: v[2],
-                }
-                .log_likelihood_and_gradient(&scaled);
-                (ll, g.to_vec())
-            }),
+            None,
             &[1.0, 1.0, 1.0],
-            n,
         );
         let params = GammaGammaParams {
             p: fit.params[0],

@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::fit::{fit_positive, Diagnostics, WARM_START_ROWS};
+use super::fit::{fit_positive, Diagnostics, Likelihood, WARM_START_ROWS};
 use super::special::{digamma, hyp_1_a_c, ln_gamma, log_add_exp, log_sub_exp, MAX_SERIES_TERMS};
 use super::summary::FitData;
 use super::{ChurnError, CountModel};
@@ -265,22 +265,32 @@ impl ParetoNbdParams {
         data.validate()?;
         let mean_t = data.rows.iter().map(|r| r.t * r.weight).sum::<f64>() / data.total_weight;
         let scale = mean_t.max(1e-3);
-        let mut start = [1.0, scale, 1.0, scale];
-        if data.rows.len() > 4 * WARM_START_ROWS {
-            if let Ok(warm) = ParetoNbdParams::fit(&data.thinned(WARM_START_ROWS)) {
-                if warm.diagnostics.converged {
-                    start = warm.params.as_array();
-                }
-            }
-        }
+        let start = [1.0, scale, 1.0, scale];
+        let value = |p: &[f64]| ParetoNbdParams::from_slice(p).log_likelihood(data);
+        let gradient = |p: &[f64]| {
+            let (v, g) = ParetoNbdParams::from_slice(p).log_likelihood_and_gradient(data, true);
+            (v, g.to_vec())
+        };
+        let thin = (data.rows.len() > 4 * WARM_START_ROWS).then(|| data.thinned(WARM_START_ROWS));
+        let thin_data = thin.as_ref().unwrap_or(data);
+        let thin_value = |p: &[f64]| ParetoNbdParams::from_slice(p).log_likelihood(thin_data);
+        let thin_gradient = |p: &[f64]| {
+            let (v, g) =
+                ParetoNbdParams::from_slice(p).log_likelihood_and_gradient(thin_data, true);
+            (v, g.to_vec())
+        };
         let fit = fit_positive(
-            |p| ParetoNbdParams::from_slice(p).log_likelihood(data),
-            Some(&|p: &[f64]| {
-                let (v, g) = ParetoNbdParams::from_slice(p).log_likelihood_and_gradient(data, true);
-                (v, g.to_vec())
+            Likelihood {
+                value: &value,
+                gradient: Some(&gradient),
+                total_weight: data.total_weight,
+            },
+            thin.as_ref().map(|t| Likelihood {
+                value: &thin_value,
+                gradient: Some(&thin_gradient),
+                total_weight: t.total_weight,
             }),
             &start,
-            data.total_weight,
         );
         if !fit.diagnostics.log_likelihood.is_finite() {
             return Err(ChurnError::FitFailed {

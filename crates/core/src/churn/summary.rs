@@ -130,8 +130,10 @@ pub fn summarize_all<K: Ord + Clone>(
         .collect()
 }
 
-/// FxHash's multiply-rotate hash: the keys are our own float bit patterns, not attacker-chosen,
-/// so SipHash's flooding resistance buys nothing here and costs most of the grouping time.
+/// FxHash's multiply-rotate step with SplitMix64's finalizer, for the small maps of distinct float
+/// bit patterns used while grouping: the keys are our own, not attacker-chosen, so SipHash's
+/// flooding resistance buys nothing and costs most of the grouping time. The finalizer matters:
+/// whole-number floats have all-zero low bits, which a multiplicative hash alone would keep.
 #[derive(Default)]
 struct FastHasher(u64);
 
@@ -145,11 +147,9 @@ impl Hasher for FastHasher {
     }
 
     fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 
-    /// SplitMix64's finalizer: whole-number floats have all-zero low bits, and a multiplicative
-    /// hash alone would leave the low bits (the bucket index) zero for every key.
     fn finish(&self) -> u64 {
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -159,6 +159,98 @@ impl Hasher for FastHasher {
 }
 
 type BuildFastHasher = BuildHasherDefault<FastHasher>;
+
+/// Distinct (x, t_x, T) as bit patterns with summed weights, sorted by x.
+type Grouped = Vec<(u64, u64, u64, f64)>;
+
+/// The fast path for data with few distinct values (whole days: a few hundred times, a few dozen
+/// frequencies): each row packs into one u64 (x's rank, then t_x's and T's ids) and a sort of
+/// plain integers groups them. `None` when the distinct values do not fit in the bits.
+fn group_packed(rows: &[(f64, f64, f64, f64)]) -> Option<Grouped> {
+    const TIME_BITS: u32 = 21;
+    const X_BITS: u32 = 64 - 2 * TIME_BITS;
+    const SMALL_X: f64 = 65_536.0;
+    let mut x_ids: HashMap<u64, u64, BuildFastHasher> = HashMap::default();
+    let mut time_ids: HashMap<u64, u64, BuildFastHasher> = HashMap::default();
+    let mut x_values = Vec::new();
+    let mut time_values = Vec::new();
+    let mut keys: Vec<(u64, f64)> = Vec::with_capacity(rows.len());
+    for &(x, t_x, t, w) in rows {
+        let id =
+            |map: &mut HashMap<u64, u64, BuildFastHasher>, values: &mut Vec<u64>, bits: u64| {
+                *map.entry(bits).or_insert_with(|| {
+                    values.push(bits);
+                    (values.len() - 1) as u64
+                })
+            };
+        // Whole-number frequencies (every real summary) are their own ids, no lookup needed.
+        let xi = if x.fract() == 0.0 && (0.0..SMALL_X).contains(&x) {
+            x as u64
+        } else {
+            id(&mut x_ids, &mut x_values, x.to_bits()) + SMALL_X as u64
+        };
+        let txi = id(&mut time_ids, &mut time_values, t_x.to_bits());
+        let ti = id(&mut time_ids, &mut time_values, t.to_bits());
+        if x_values.len() + SMALL_X as usize >= 1 << X_BITS || time_values.len() >= 1 << TIME_BITS {
+            return None;
+        }
+        keys.push(((xi << (2 * TIME_BITS)) | (txi << TIME_BITS) | ti, w));
+    }
+    // x ids: 0..SMALL_X are the whole numbers themselves; the others are re-numbered by value
+    // (after them: they are either fractional, which validation rejects later, or larger).
+    let mut x_of_id: Vec<u64> = (0..SMALL_X as u64).map(|v| (v as f64).to_bits()).collect();
+    let mut order: Vec<usize> = (0..x_values.len()).collect();
+    order.sort_by(|&i, &j| f64::from_bits(x_values[i]).total_cmp(&f64::from_bits(x_values[j])));
+    let mut rank = vec![0u64; x_values.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = SMALL_X as u64 + r as u64;
+        x_of_id.push(x_values[i]);
+    }
+    if !x_values.is_empty() {
+        let low = (1u64 << (2 * TIME_BITS)) - 1;
+        for k in keys.iter_mut() {
+            let xi = k.0 >> (2 * TIME_BITS);
+            if xi >= SMALL_X as u64 {
+                k.0 = (rank[(xi - SMALL_X as u64) as usize] << (2 * TIME_BITS)) | (k.0 & low);
+            }
+        }
+    }
+    let time_mask = (1u64 << TIME_BITS) - 1;
+    keys.sort_unstable_by_key(|k| k.0);
+    let mut out: Grouped = Vec::new();
+    let mut last = None;
+    for (key, w) in keys {
+        if last == Some(key) {
+            out.last_mut().expect("a previous key").3 += w;
+            continue;
+        }
+        last = Some(key);
+        out.push((
+            x_of_id[(key >> (2 * TIME_BITS)) as usize],
+            time_values[((key >> TIME_BITS) & time_mask) as usize],
+            time_values[(key & time_mask) as usize],
+            w,
+        ));
+    }
+    Some(out)
+}
+
+/// The general path: sort the bit-pattern triples (non-negative floats sort like their bits).
+fn group_sorted(rows: &[(f64, f64, f64, f64)]) -> Grouped {
+    let mut keys: Vec<((u64, u64, u64), f64)> = rows
+        .iter()
+        .map(|&(x, t_x, t, w)| ((x.to_bits(), t_x.to_bits(), t.to_bits()), w))
+        .collect();
+    keys.sort_unstable_by_key(|k| k.0);
+    let mut out: Grouped = Vec::with_capacity(keys.len());
+    for ((x, tx, t), w) in keys {
+        match out.last_mut() {
+            Some(last) if (last.0, last.1, last.2) == (x, tx, t) => last.3 += w,
+            _ => out.push((x, tx, t, w)),
+        }
+    }
+    out
+}
 
 /// The fitting data: distinct (x, t_x, T) rows with how many customers share each. Customers
 /// summarized to whole days repeat these triples often (CDNOW: 2,357 customers, fewer distinct
@@ -199,59 +291,59 @@ impl FitData {
 
     /// As [`FitData::from_triples`], for rows that already carry a weight.
     pub fn from_weighted(rows: impl IntoIterator<Item = (f64, f64, f64, f64)>) -> FitData {
-        // A hash map with a multiplicative hash groups identical triples in one pass (a million
-        // customers repeat a few hundred thousand triples); sorting the distinct keys then orders
-        // rows by x (non-negative floats sort like their bits), which the likelihoods rely on.
-        let mut grouped: HashMap<(u64, u64, u64), f64, BuildFastHasher> = HashMap::default();
-        for (x, t_x, t, w) in rows {
-            *grouped
-                .entry((x.to_bits(), t_x.to_bits(), t.to_bits()))
-                .or_insert(0.0) += w;
-        }
-        let mut counts: Vec<((u64, u64, u64), f64)> = grouped.into_iter().collect();
-        counts.sort_unstable_by_key(|k| k.0);
-        let mut times: Vec<f64> = counts
-            .iter()
-            .flat_map(|&((_, tx, t), _)| [f64::from_bits(tx), f64::from_bits(t)])
-            .collect();
-        times.sort_by(f64::total_cmp);
-        times.dedup_by(|a, b| a.to_bits() == b.to_bits());
-        let time_index = |v: f64| times.partition_point(|u| u.total_cmp(&v).is_lt()) as u32;
-        let mut pairs: Vec<(f64, u32)> = counts
-            .iter()
-            .flat_map(|&((x, tx, t), _)| {
-                let x = f64::from_bits(x);
-                [
-                    (x, time_index(f64::from_bits(tx))),
-                    (x, time_index(f64::from_bits(t))),
-                ]
+        let rows: Vec<(f64, f64, f64, f64)> = rows.into_iter().collect();
+        let counts = group_packed(&rows).unwrap_or_else(|| group_sorted(&rows));
+        // Index the distinct times (in first-seen order: nothing needs them sorted) and, per
+        // distinct x, the distinct (x, time) pairs. Rows come sorted by x, so one dense slot array
+        // over the times, cleared between x values, finds each pair without sorting or searching.
+        let mut time_ids: HashMap<u64, u32, BuildFastHasher> = HashMap::default();
+        let mut times = Vec::new();
+        let mut id_of = |bits: u64| {
+            *time_ids.entry(bits).or_insert_with(|| {
+                times.push(f64::from_bits(bits));
+                (times.len() - 1) as u32
             })
-            .collect();
-        pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        pairs.dedup();
-        let pair_index = |p: (f64, u32)| {
-            pairs.partition_point(|q| q.0.total_cmp(&p.0).then(q.1.cmp(&p.1)).is_lt()) as u32
         };
-        let rows: Vec<RfmRow> = counts
-            .into_iter()
-            .map(|((x, tx, t), w)| {
-                let (x, t_x, t) = (f64::from_bits(x), f64::from_bits(tx), f64::from_bits(t));
-                let (t_x_time, t_time) = (time_index(t_x), time_index(t));
-                RfmRow {
-                    x,
-                    t_x,
-                    t,
-                    weight: w,
-                    t_x_time,
-                    t_time,
-                    t_x_pair: pair_index((x, t_x_time)),
-                    t_pair: pair_index((x, t_time)),
-                }
-            })
+        let ids: Vec<(u32, u32)> = counts
+            .iter()
+            .map(|&(_, tx, t, _)| (id_of(tx), id_of(t)))
             .collect();
-        let total_weight = rows.iter().map(|r| r.weight).sum();
+        let mut slot = vec![u32::MAX; times.len()];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut pairs: Vec<(f64, u32)> = Vec::new();
+        let mut current_x = None;
+        let mut out = Vec::with_capacity(counts.len());
+        for (&(x_bits, tx_bits, t_bits, weight), &(tx_id, t_id)) in counts.iter().zip(&ids) {
+            if current_x != Some(x_bits) {
+                for t in touched.drain(..) {
+                    slot[t as usize] = u32::MAX;
+                }
+                current_x = Some(x_bits);
+            }
+            let x = f64::from_bits(x_bits);
+            let mut pair_of = |time: u32| {
+                if slot[time as usize] == u32::MAX {
+                    slot[time as usize] = pairs.len() as u32;
+                    pairs.push((x, time));
+                    touched.push(time);
+                }
+                slot[time as usize]
+            };
+            let (t_x_pair, t_pair) = (pair_of(tx_id), pair_of(t_id));
+            out.push(RfmRow {
+                x,
+                t_x: f64::from_bits(tx_bits),
+                t: f64::from_bits(t_bits),
+                weight,
+                t_x_time: tx_id,
+                t_time: t_id,
+                t_x_pair,
+                t_pair,
+            });
+        }
+        let total_weight = out.iter().map(|r| r.weight).sum();
         FitData {
-            rows,
+            rows: out,
             total_weight,
             times,
             pairs,
@@ -392,6 +484,60 @@ mod tests {
             .map(|t| (t.0.to_bits(), t.1.to_bits(), t.2.to_bits()))
             .collect();
         assert_eq!(data.rows.len(), distinct.len());
+    }
+
+    #[test]
+    #[ignore]
+    fn timing_1m() {
+        let p = crate::churn::BgNbdParams::new(0.243, 4.414, 0.793, 2.426).unwrap();
+        let rows = crate::churn::simulate::simulate_bgnbd(
+            &p,
+            1_000_000,
+            13.0,
+            78.0,
+            2024,
+            crate::churn::simulate::Resolution::WholeDays { days_per_unit: 7.0 },
+        );
+        let t0 = std::time::Instant::now();
+        let d = FitData::from_triples(rows.iter().copied());
+        eprintln!(
+            "total {:?} rows {} pairs {} times {}",
+            t0.elapsed(),
+            d.rows.len(),
+            d.pairs.len(),
+            d.times.len()
+        );
+        let t0 = std::time::Instant::now();
+        let f = crate::churn::BgNbdParams::fit(&d).unwrap();
+        eprintln!("fit {:?} {:?}", t0.elapsed(), f.diagnostics);
+    }
+
+    #[test]
+    fn packed_and_sorted_grouping_agree() {
+        let triples: Vec<(f64, f64, f64, f64)> = (0..5_000u32)
+            .map(|i| {
+                (
+                    (i % 9) as f64,
+                    (i % 50) as f64 / 7.0,
+                    60.0 + (i % 13) as f64,
+                    1.0,
+                )
+            })
+            .collect();
+        let mut packed = group_packed(&triples).unwrap();
+        // Both sort by x; within an x the packed path orders by first appearance.
+        assert!(packed
+            .windows(2)
+            .all(|w| f64::from_bits(w[0].0) <= f64::from_bits(w[1].0)));
+        packed.sort_by_key(|k| (k.0, k.1, k.2));
+        assert_eq!(packed, group_sorted(&triples));
+        let data = FitData::from_weighted(triples.iter().copied());
+        for r in &data.rows {
+            assert_eq!(data.times[r.t_time as usize], r.t);
+            assert_eq!(data.times[r.t_x_time as usize], r.t_x);
+            assert_eq!(data.pairs[r.t_pair as usize], (r.x, r.t_time));
+            assert_eq!(data.pairs[r.t_x_pair as usize], (r.x, r.t_x_time));
+        }
     }
 
     #[test]

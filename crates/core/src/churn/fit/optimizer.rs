@@ -44,6 +44,8 @@ pub struct Diagnostics {
     pub function_evaluations: usize,
     pub converged: bool,
     pub stop_reason: StopReason,
+    /// Iterations of the warm-start fit on a sample of the data (0 when there was none).
+    pub warm_start_iterations: usize,
     /// Largest absolute component of the gradient of the mean negative log-likelihood with
     /// respect to ln θ at the end.
     pub gradient_max_abs: f64,
@@ -54,6 +56,8 @@ pub struct Options {
     pub max_iterations: usize,
     pub gradient_tolerance: f64,
     pub step: f64,
+    /// A starting inverse-Hessian (e.g. from a fit on a sample); the identity otherwise.
+    pub initial_inverse_hessian: Option<Vec<Vec<f64>>>,
 }
 
 impl Default for Options {
@@ -62,6 +66,7 @@ impl Default for Options {
             max_iterations: 500,
             gradient_tolerance: 1e-8,
             step: 1e-5,
+            initial_inverse_hessian: None,
         }
     }
 }
@@ -70,6 +75,8 @@ impl Default for Options {
 pub struct Minimum {
     pub x: Vec<f64>,
     pub f: f64,
+    /// BFGS's final inverse-Hessian approximation.
+    pub inverse_hessian: Vec<Vec<f64>>,
     pub diagnostics: Diagnostics,
 }
 
@@ -140,12 +147,14 @@ pub fn minimize_with_gradient<F: Fn(&[f64]) -> f64>(
         return Minimum {
             x,
             f: fx,
+            inverse_hessian: Vec::new(),
             diagnostics: Diagnostics {
                 log_likelihood: f64::NAN,
                 iterations: 0,
                 function_evaluations: counted.evaluations,
                 converged: false,
                 stop_reason: StopReason::NonFiniteStart,
+                warm_start_iterations: 0,
                 gradient_max_abs: f64::NAN,
             },
         };
@@ -158,7 +167,10 @@ pub fn minimize_with_gradient<F: Fn(&[f64]) -> f64>(
         }
         m
     };
-    let mut h_inv = identity(n);
+    let mut h_inv = match &opts.initial_inverse_hessian {
+        Some(h) if h.len() == n && h.iter().all(|row| row.len() == n) => h.clone(),
+        _ => identity(n),
+    };
     let mut stalls = 0;
     let mut stop = StopReason::MaxIterations;
     let mut iterations = 0;
@@ -237,12 +249,14 @@ pub fn minimize_with_gradient<F: Fn(&[f64]) -> f64>(
     Minimum {
         x,
         f: fx,
+        inverse_hessian: h_inv,
         diagnostics: Diagnostics {
             log_likelihood: -fx,
             iterations,
             function_evaluations: counted.evaluations,
             converged,
             stop_reason: stop,
+            warm_start_iterations: 0,
             gradient_max_abs: gmax,
         },
     }
