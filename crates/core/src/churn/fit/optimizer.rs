@@ -275,18 +275,19 @@ pub fn log_space_standard_errors<F: Fn(&[f64]) -> f64>(
     let n = x.len();
     let h = 1e-4;
     if let Some(grad) = grad {
-        // Central differences of the analytic gradient: 2n gradients instead of ~2n² values.
+        // Forward differences of the analytic gradient from the optimum: n + 1 gradients instead
+        // of ~2n² values. Their O(h) error (~1e-4 relative) is far below what a standard error
+        // needs, and on a million customers each gradient costs a full pass.
         let mut hess = vec![vec![0.0; n]; n];
         let mut p = x.to_vec();
+        let at = grad(x);
         for j in 0..n {
             p[j] = x[j] + h;
             let up = grad(&p);
-            p[j] = x[j] - h;
-            let down = grad(&p);
             p[j] = x[j];
             for i in 0..n {
-                hess[i][j] += 0.5 * (up[i] - down[i]) / (2.0 * h) * total_weight;
-                hess[j][i] += 0.5 * (up[i] - down[i]) / (2.0 * h) * total_weight;
+                hess[i][j] += 0.5 * (up[i] - at[i]) / h * total_weight;
+                hess[j][i] += 0.5 * (up[i] - at[i]) / h * total_weight;
             }
         }
         let inv = invert(hess)?;
