@@ -18,9 +18,15 @@
 use serde::Serialize;
 
 use super::fit::{fit_positive, Diagnostics, Likelihood, WARM_START_ROWS};
-use super::special::{digamma, hyp_1_a_c, ln_gamma, log_add_exp, log_sub_exp, MAX_SERIES_TERMS};
+use super::special::{
+    digamma, hyp_1_a_c, hyp_1_a_c_to, ln_gamma, log_add_exp, log_sub_exp, MAX_SERIES_TERMS,
+};
 use super::summary::FitData;
 use super::{ChurnError, CountModel};
+
+/// Relative precision of the series in P(alive) (and so in the churn risk): far below anything a
+/// store acts on, and a third fewer series terms than full precision.
+const P_ALIVE_TOLERANCE: f64 = 1e-13;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ParetoNbdParams {
@@ -333,15 +339,15 @@ impl CountModel for ParetoNbdParams {
             (r + x) * ((alpha + t) / (alpha + t_x)).ln() + s * ((beta + t) / (beta + t_x)).ln();
         let (f_tx, f_t, k_tx, k_t) = if alpha >= beta {
             (
-                hyp_1_a_c(r + x, c, (alpha - beta) / (alpha + t_x)),
-                hyp_1_a_c(r + x, c, (alpha - beta) / (alpha + t)),
+                hyp_1_a_c_to(r + x, c, (alpha - beta) / (alpha + t_x), P_ALIVE_TOLERANCE),
+                hyp_1_a_c_to(r + x, c, (alpha - beta) / (alpha + t), P_ALIVE_TOLERANCE),
                 1.0,
                 1.0,
             )
         } else {
             (
-                hyp_1_a_c(s + 1.0, c, (beta - alpha) / (beta + t_x)),
-                hyp_1_a_c(s + 1.0, c, (beta - alpha) / (beta + t)),
+                hyp_1_a_c_to(s + 1.0, c, (beta - alpha) / (beta + t_x), P_ALIVE_TOLERANCE),
+                hyp_1_a_c_to(s + 1.0, c, (beta - alpha) / (beta + t), P_ALIVE_TOLERANCE),
                 (alpha + t_x) / (beta + t_x),
                 (alpha + t) / (beta + t),
             )
