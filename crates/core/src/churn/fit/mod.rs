@@ -33,27 +33,32 @@ pub(crate) struct Likelihood<'a> {
 
 type LogSpaceObjective<'a> = (
     Box<dyn Fn(&[f64]) -> f64 + 'a>,
-    Option<Box<dyn Fn(&[f64]) -> Vec<f64> + 'a>>,
+    Option<Box<dyn Fn(&[f64]) -> (f64, Vec<f64>) + 'a>>,
 );
 
-/// −ll(e^z)/W and its gradient −θ ⊙ ∇ll/W.
+/// −ll(e^z)/W and, with it, its gradient −θ ⊙ ∇ll/W; +∞ where the likelihood is not finite.
 fn log_space<'a>(l: &Likelihood<'a>) -> LogSpaceObjective<'a> {
     let (value, w) = (l.value, l.total_weight);
-    let objective = Box::new(move |z: &[f64]| {
-        let theta: Vec<f64> = z.iter().map(|v| v.exp()).collect();
-        let ll = value(&theta);
+    let scaled = move |ll: f64| {
         if ll.is_finite() {
             -ll / w
         } else {
             f64::INFINITY
         }
+    };
+    let objective = Box::new(move |z: &[f64]| {
+        let theta: Vec<f64> = z.iter().map(|v| v.exp()).collect();
+        scaled(value(&theta))
     });
     let gradient = l.gradient.map(|g| {
-        Box::new(move |z: &[f64]| -> Vec<f64> {
+        Box::new(move |z: &[f64]| -> (f64, Vec<f64>) {
             let theta: Vec<f64> = z.iter().map(|v| v.exp()).collect();
-            let (_, grad) = g(&theta);
-            grad.iter().zip(&theta).map(|(d, t)| -d * t / w).collect()
-        }) as Box<dyn Fn(&[f64]) -> Vec<f64> + 'a>
+            let (ll, grad) = g(&theta);
+            (
+                scaled(ll),
+                grad.iter().zip(&theta).map(|(d, t)| -d * t / w).collect(),
+            )
+        }) as Box<dyn Fn(&[f64]) -> (f64, Vec<f64>) + 'a>
     });
     (objective, gradient)
 }

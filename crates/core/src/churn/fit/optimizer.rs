@@ -80,8 +80,9 @@ pub struct Minimum {
     pub diagnostics: Diagnostics,
 }
 
-/// An analytic gradient: returns the gradient of the objective at a point.
-pub type Gradient<'a> = &'a dyn Fn(&[f64]) -> Vec<f64>;
+/// An analytic gradient: returns the objective and its gradient at a point, from one pass over
+/// the data (so a line-search trial that is accepted already has the gradient of the next step).
+pub type Gradient<'a> = &'a dyn Fn(&[f64]) -> (f64, Vec<f64>);
 
 struct Counted<'a, F: Fn(&[f64]) -> f64> {
     f: &'a F,
@@ -95,10 +96,22 @@ impl<F: Fn(&[f64]) -> f64> Counted<'_, F> {
         (self.f)(x)
     }
 
+    /// The objective at a line-search trial point, with its gradient when that comes free.
+    fn eval_for_step(&mut self, x: &[f64]) -> (f64, Option<Vec<f64>>) {
+        match self.grad {
+            Some(grad) => {
+                self.evaluations += 1;
+                let (f, g) = grad(x);
+                (f, Some(g))
+            }
+            None => (self.eval(x), None),
+        }
+    }
+
     fn gradient(&mut self, x: &[f64], h: f64) -> Vec<f64> {
         if let Some(grad) = self.grad {
             self.evaluations += 1;
-            return grad(x);
+            return grad(x).1;
         }
         let mut g = vec![0.0; x.len()];
         let mut probe = x.to_vec();
@@ -194,14 +207,14 @@ pub fn minimize_with_gradient<F: Fn(&[f64]) -> f64>(
         let mut accepted = None;
         for _ in 0..60 {
             let trial: Vec<f64> = x.iter().zip(&d).map(|(xi, di)| xi + alpha * di).collect();
-            let ft = counted.eval(&trial);
+            let (ft, gt) = counted.eval_for_step(&trial);
             if ft.is_finite() && ft <= fx + 1e-4 * alpha * slope {
-                accepted = Some((trial, ft));
+                accepted = Some((trial, ft, gt));
                 break;
             }
             alpha *= 0.5;
         }
-        let Some((x_new, f_new)) = accepted else {
+        let Some((x_new, f_new, g_trial)) = accepted else {
             if h_inv != identity(n) {
                 h_inv = identity(n);
                 continue;
@@ -209,7 +222,10 @@ pub fn minimize_with_gradient<F: Fn(&[f64]) -> f64>(
             stop = StopReason::LineSearchFailed;
             break;
         };
-        let g_new = counted.gradient(&x_new, opts.step);
+        let g_new = match g_trial {
+            Some(g) => g,
+            None => counted.gradient(&x_new, opts.step),
+        };
         let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
         let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
         let sy = dot(&s, &y);
@@ -280,10 +296,10 @@ pub fn log_space_standard_errors<F: Fn(&[f64]) -> f64>(
         // needs, and on a million customers each gradient costs a full pass.
         let mut hess = vec![vec![0.0; n]; n];
         let mut p = x.to_vec();
-        let at = grad(x);
+        let (_, at) = grad(x);
         for j in 0..n {
             p[j] = x[j] + h;
-            let up = grad(&p);
+            let (_, up) = grad(&p);
             p[j] = x[j];
             for i in 0..n {
                 hess[i][j] += 0.5 * (up[i] - at[i]) / h * total_weight;
@@ -379,10 +395,13 @@ mod tests {
     fn analytic_gradient_gives_the_same_minimum() {
         let f = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
         let g = |x: &[f64]| {
-            vec![
-                -2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]),
-                200.0 * (x[1] - x[0] * x[0]),
-            ]
+            (
+                f(x),
+                vec![
+                    -2.0 * (1.0 - x[0]) - 400.0 * x[0] * (x[1] - x[0] * x[0]),
+                    200.0 * (x[1] - x[0] * x[0]),
+                ],
+            )
         };
         let m = minimize_with_gradient(&f, Some(&g), &[-1.2, 1.0], &Options::default());
         assert!(m.diagnostics.converged, "{:?}", m.diagnostics);
