@@ -121,6 +121,9 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// The longest single wait, whatever `Retry-After` asks for: a Lambda has a deadline.
     pub max_delay: Duration,
+    /// No retry starts once this much time has passed since the first attempt, so a coupon's
+    /// failure is recorded before the function's own timeout (29 s) cuts it off mid-way.
+    pub budget: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -129,6 +132,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(4),
+            budget: Duration::from_secs(15),
         }
     }
 }
@@ -180,7 +184,7 @@ impl PlatformClient {
 
     pub fn with_retry(credentials: Credentials, retry: RetryPolicy) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(6))
             .user_agent(concat!("retention-engine/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a client with these settings always builds");
@@ -195,6 +199,7 @@ impl PlatformClient {
     /// with it. Creating a code the platform already has counts as success.
     #[tracing::instrument(skip_all, fields(store = %coupon.store, code = %coupon.code))]
     pub async fn create_coupon(&self, coupon: &Coupon) -> Result<Created, PlatformError> {
+        let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -221,7 +226,10 @@ impl PlatformClient {
                     rate_limited,
                     why,
                 } => {
-                    if attempt >= self.retry.max_attempts {
+                    let wait = self.retry.delay(attempt, after);
+                    if attempt >= self.retry.max_attempts
+                        || started.elapsed() + wait > self.retry.budget
+                    {
                         tracing::warn!(attempt, why, "giving up on the platform");
                         return Err(if rate_limited {
                             PlatformError::RateLimited(attempt)
@@ -229,7 +237,6 @@ impl PlatformClient {
                             PlatformError::Unavailable(why)
                         });
                     }
-                    let wait = self.retry.delay(attempt, after);
                     tracing::info!(attempt, why, wait_ms = wait.as_millis() as u64, "retrying");
                     tokio::time::sleep(wait).await;
                 }

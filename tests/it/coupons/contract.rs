@@ -43,6 +43,7 @@ fn retry() -> RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(50),
+        budget: Duration::from_secs(5),
     }
 }
 
@@ -156,6 +157,22 @@ async fn shopify_rate_limits_are_retried_after_the_requested_wait() {
         .unwrap_err();
     assert_eq!(err, PlatformError::RateLimited(3));
     assert_eq!(m.requests().len(), 3);
+    // A wait that would overrun the time budget is not started: the failure is recorded in time.
+    let m = Mock::start(mock::shopify_check, vec![], |_| mock::shopify_429("0.05")).await;
+    let json =
+        json!({ "platform": "shopify", "shop_url": m.url, "access_token": mock::SHOPIFY_TOKEN });
+    let tight = PlatformClient::with_retry(
+        Credentials::from_json(&SecretString::from(json.to_string())).unwrap(),
+        RetryPolicy {
+            budget: Duration::from_millis(20),
+            ..retry()
+        },
+    );
+    let err = tight
+        .create_coupon(&coupon(pct(), "501"))
+        .await
+        .unwrap_err();
+    assert_eq!(err, PlatformError::RateLimited(1));
 }
 
 #[tokio::test]

@@ -37,6 +37,7 @@ pub fn fast_retry() -> RetryPolicy {
         max_attempts: 4,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(40),
+        budget: Duration::from_secs(5),
     }
 }
 
