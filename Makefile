@@ -50,8 +50,9 @@ local: $(STAMP)
 invoke: $(STAMP)
 	cargo lambda invoke $(FUNCTION) --invoke-address 127.0.0.1 --invoke-port 9000 --data-file $(EVENT)
 
-bench:
-	cargo bench -p retention-core
+bench: $(STAMP)
+	cargo bench -p retention-core --bench webhook --bench coupons
+	bash bench/run_churn_bench.sh
 
 fmt:
 	cargo fmt --all

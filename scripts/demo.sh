@@ -57,6 +57,15 @@ retention customer list --store demo-woo
 say "One customer by email, as JSON"
 retention customer show --store demo-shop --email maya.chen@example.com --json | python3 -m json.tool | head -40
 
+CDNOW=${RETENTION_DATASETS_DIR:-../shared/datasets}/cdnow/CDNOW_sample.txt
+if [[ -f $CDNOW ]]; then
+  say "Churn models: retention model fit on the CDNOW sample (offline; what the scan will run per store)"
+  CSV=$(mktemp --suffix=.csv)
+  awk 'BEGIN{print "customer_id,date,amount"} {printf "%s,%s-%s-%s,%s\n", $2, substr($3,1,4), substr($3,5,2), substr($3,7,2), $5}' "$CDNOW" >"$CSV"
+  retention model fit --transactions "$CSV" --calibration-end 1997-09-30 --holdout-end 1998-06-30 --unit weeks
+  rm -f "$CSV"
+fi
+
 say "Function logs (structured JSON, one line per webhook)"
 grep '"webhook"' "$WATCH_LOG" | tail -3 || true
 rm -f "$WATCH_LOG"

@@ -1,6 +1,7 @@
 //! `retention`: the operator's tool. Every error says what was wrong and exits non-zero.
 
 mod coupons;
+mod model;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -47,6 +48,16 @@ enum Command {
     /// Issue coupons in bulk, look at them, revoke them, store platform credentials.
     #[command(subcommand)]
     Coupons(coupons::CouponsCommand),
+    /// Fit and judge the churn models on a transaction export (offline, no AWS).
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Fit BG/NBD, Pareto/NBD and Gamma-Gamma to a CSV customer_id,date,amount; with
+    /// --holdout-end, score them against what happened next.
+    Fit(model::ModelFitArgs),
 }
 
 #[derive(Subcommand)]
@@ -160,6 +171,9 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Command::Model(ModelCommand::Fit(args)) = &cli.command {
+        return model::run(args); // Offline: no AWS client, no table.
+    }
     let _ = Settings::from_env(); // The table comes from --table/RETENTION_TABLE via clap.
     let table = Table::new(dynamodb_client().await, &cli.table);
     match cli.command {
@@ -234,6 +248,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Import(args) => import(table, args).await?,
         Command::Coupons(cmd) => coupons::run(table, cmd).await?,
+        Command::Model(_) => unreachable!("handled before the table is opened"),
         Command::Store(StoreCommand::RotateKey { store }) => {
             load_store(&table, &store).await?;
             coupons::print_api_key(&store, &coupons::new_api_key(&table, &store).await?);
