@@ -269,7 +269,10 @@ mod tests {
             .map(|_| CouponCode::generate_secure(None).normalized().to_string())
             .collect();
         assert_eq!(codes.len(), 100_000);
-        eprintln!("100,000 codes from the OS CSPRNG in {:?}", started.elapsed());
+        eprintln!(
+            "100,000 codes from the OS CSPRNG in {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
