@@ -45,6 +45,15 @@ r = json.load(urllib.request.urlopen(req))
 print(f"  {'forged shopify-orders-create.json':40} -> {r['statusCode']} {r['body']}")
 PY
 
+say "Coupons: a win-back coupon through the coupon-issuer function, redeemed by an order webhook"
+API_KEY=$(retention store rotate-key --store demo-shop | awk '/rtk_/{print $1}')
+CODE_FILE=$(mktemp)
+python3 scripts/demo_coupon.py "$LAMBDA_PORT" "$API_KEY" "$CODE_FILE"
+CODE=$(cat "$CODE_FILE")
+rm -f "$CODE_FILE"
+retention coupons show --store demo-shop --code "$CODE"
+retention coupons check --store demo-shop --code "$CODE" --customer 7310000000001 || true
+
 say "retention import (history from before the engine was installed)"
 retention import --store demo-shop demo/history-demo-shop.csv
 echo "-- again (idempotent):"
@@ -54,8 +63,9 @@ say "Profiles: demo-shop"
 retention customer list --store demo-shop
 say "Profiles: demo-woo"
 retention customer list --store demo-woo
-say "One customer by email, as JSON"
-retention customer show --store demo-shop --email maya.chen@example.com --json | python3 -m json.tool | head -40
+say "One customer by email, as JSON (identity and figures; --json also lists every order state)"
+retention customer show --store demo-shop --email maya.chen@example.com --json |
+  python3 -c 'import json, sys; d = json.load(sys.stdin); print(json.dumps({k: d[k] for k in ("customer_id", "person", "stats")}, indent=2, ensure_ascii=False))'
 
 CDNOW=${RETENTION_DATASETS_DIR:-../shared/datasets}/cdnow/CDNOW_sample.txt
 if [[ -f $CDNOW ]]; then
