@@ -17,9 +17,7 @@ pub mod credentials;
 
 use crate::error::AwsError;
 use crate::keys::{order_sk, store_pk, PK, SK, TTL};
-use crate::profiles::Table;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use crate::profiles::{Table, Tx};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use retention_core::coupon::{
@@ -176,18 +174,6 @@ fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, Aw
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// A transaction's outcome: committed, or one reason code per item.
-enum Tx {
-    Committed,
-    Cancelled(Vec<Option<String>>),
-}
-
-impl Tx {
-    fn failed(&self, i: usize) -> bool {
-        matches!(self, Tx::Cancelled(r) if r.get(i).is_some_and(|c| c.as_deref() == Some("ConditionalCheckFailed")))
-    }
-}
-
 fn backoff(attempt: u32) -> Duration {
     // Spread retries of identical concurrent requests apart; no shared RNG needed.
     let jitter = (std::process::id() as u64
@@ -198,35 +184,6 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Table {
-    async fn coupon_transact(&self, items: Vec<TransactWriteItem>) -> Result<Tx, AwsError> {
-        self.count();
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Tx::Committed),
-            Err(SdkError::ServiceError(ctx)) => match ctx.err() {
-                TransactWriteItemsError::TransactionCanceledException(c) => Ok(Tx::Cancelled(
-                    c.cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().filter(|c| *c != "None").map(str::to_string))
-                        .collect(),
-                )),
-                TransactWriteItemsError::TransactionInProgressException(_) => {
-                    Ok(Tx::Cancelled(vec![Some("TransactionConflict".into())]))
-                }
-                _ => Err(AwsError::sdk(
-                    "writing a coupon",
-                    SdkError::ServiceError(ctx),
-                )),
-            },
-            Err(e) => Err(AwsError::sdk("writing a coupon", e)),
-        }
-    }
-
     async fn get_item(&self, sk: String, store: &StoreId) -> Result<Option<Item>, AwsError> {
         self.count();
         Ok(self
@@ -292,10 +249,13 @@ impl Table {
                 );
             }
             let tx = self
-                .coupon_transact(vec![
-                    put(&self.name, item, "attribute_not_exists(PK)")?,
-                    put(&self.name, marker, "attribute_not_exists(PK)")?,
-                ])
+                .transact_in(
+                    "writing a coupon",
+                    vec![
+                        put(&self.name, item, "attribute_not_exists(PK)")?,
+                        put(&self.name, marker, "attribute_not_exists(PK)")?,
+                    ],
+                )
                 .await?;
             match tx {
                 Tx::Committed => return Ok(Issued::New(coupon)),
@@ -537,10 +497,13 @@ impl Table {
                 .build()
                 .map_err(|e| AwsError::sdk("building an order link", e))?;
             let tx = self
-                .coupon_transact(vec![
-                    TransactWriteItem::builder().update(coupon_update).build(),
-                    TransactWriteItem::builder().update(order_link).build(),
-                ])
+                .transact_in(
+                    "writing a coupon",
+                    vec![
+                        TransactWriteItem::builder().update(coupon_update).build(),
+                        TransactWriteItem::builder().update(order_link).build(),
+                    ],
+                )
                 .await?;
             if let Tx::Committed = tx {
                 return Ok(Some(outcome));

@@ -61,10 +61,18 @@ struct Delivery<'a> {
     now: DateTime<Utc>,
 }
 
-enum Tx {
+/// A transaction's outcome: committed, or one reason code per item.
+pub(crate) enum Tx {
     Committed,
     /// One reason code per item, in order (`None` where that item was fine).
     Cancelled(Vec<Option<String>>),
+}
+
+impl Tx {
+    /// Whether item `i`'s condition failed.
+    pub(crate) fn failed(&self, i: usize) -> bool {
+        matches!(self, Tx::Cancelled(r) if r.get(i).is_some_and(|c| c.as_deref() == Some("ConditionalCheckFailed")))
+    }
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -229,6 +237,15 @@ impl Table {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Tx, AwsError> {
+        self.transact_in("writing a delivery", items).await
+    }
+
+    /// Sends one `TransactWriteItems`; a cancellation is an outcome, not an error.
+    pub(crate) async fn transact_in(
+        &self,
+        context: &'static str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Tx, AwsError> {
         self.count();
         match self
             .client
@@ -249,12 +266,9 @@ impl Table {
                 TransactWriteItemsError::TransactionInProgressException(_) => {
                     Ok(Tx::Cancelled(vec![Some("TransactionConflict".into())]))
                 }
-                _ => Err(AwsError::sdk(
-                    "writing a delivery",
-                    SdkError::ServiceError(ctx),
-                )),
+                _ => Err(AwsError::sdk(context, SdkError::ServiceError(ctx))),
             },
-            Err(e) => Err(AwsError::sdk("writing a delivery", e)),
+            Err(e) => Err(AwsError::sdk(context, e)),
         }
     }
 
