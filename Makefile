@@ -11,7 +11,7 @@ export RETENTION_CONFORMANCE_DIR ?= $(abspath ../shared/conformance)
 FUNCTION ?= order-webhook
 EVENT ?= events/shopify-orders-create.json
 
-.PHONY: help venv build deploy test demo local invoke bench fmt lint clean
+.PHONY: help venv build deploy test demo local invoke bench init-time fmt lint clean
 
 help:
 	@echo "make demo    run the engine end to end on local AWS (moto)"
@@ -53,6 +53,10 @@ invoke: $(STAMP)
 bench: $(STAMP)
 	cargo bench -p retention-core --bench webhook --bench coupons
 	bash bench/run_churn_bench.sh
+
+# Init time of every function against a hello-world lambda_runtime function (BENCHMARKS.md).
+init-time: $(STAMP)
+	bash bench/init-time/run.sh
 
 fmt:
 	cargo fmt --all
