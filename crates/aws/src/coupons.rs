@@ -359,30 +359,11 @@ impl Table {
 
     /// Every coupon of a store, in code order.
     pub async fn list_coupons(&self, store: &StoreId) -> Result<Vec<Coupon>, AwsError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            self.count();
-            let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :c)")
-                .expression_attribute_values(":pk", s(store_pk(store)))
-                .expression_attribute_values(":c", s(COUPON_PREFIX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::sdk("listing coupons", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(coupon_from_item(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => break,
-            }
-        }
-        Ok(out)
+        self.query_store(store, Some(COUPON_PREFIX), None, "listing coupons")
+            .await?
+            .into_iter()
+            .map(coupon_from_item)
+            .collect()
     }
 
     /// Records what an order that carries coupon codes did to our coupons: a redemption, or an

@@ -854,55 +854,77 @@ impl Table {
         }
     }
 
-    /// Deletes every item of the store, its registration included.
-    async fn redact_shop(&self, store: &StoreId) -> Result<Applied, AwsError> {
+    /// Every item of the store's partition (whose sort key starts with `sk_prefix`, if given), all
+    /// pages. No prefix rather than an empty one: DynamoDB refuses empty key values.
+    pub(crate) async fn query_store(
+        &self,
+        store: &StoreId,
+        sk_prefix: Option<&str>,
+        projection: Option<&str>,
+        context: &'static str,
+    ) -> Result<Vec<Item>, AwsError> {
+        let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             self.count();
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.name)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(store_pk(store)))
-                .projection_expression("PK, SK")
+                .key_condition_expression(match sk_prefix {
+                    Some(_) => "PK = :pk AND begins_with(SK, :c)",
+                    None => "PK = :pk",
+                })
+                .expression_attribute_values(":pk", s(store_pk(store)));
+            if let Some(prefix) = sk_prefix {
+                query = query.expression_attribute_values(":c", s(prefix));
+            }
+            let page = query
+                .set_projection_expression(projection.map(str::to_string))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| AwsError::sdk("listing the store's items", e))?;
-            let keys: Vec<Item> = page.items.unwrap_or_default();
-            for chunk in keys.chunks(25) {
-                let mut requests: Vec<WriteRequest> = chunk
-                    .iter()
-                    .map(|k| {
-                        Ok(WriteRequest::builder()
-                            .delete_request(
-                                DeleteRequest::builder()
-                                    .set_key(Some(k.clone()))
-                                    .build()
-                                    .map_err(|e| AwsError::sdk("building a delete", e))?,
-                            )
-                            .build())
-                    })
-                    .collect::<Result<_, AwsError>>()?;
-                while !requests.is_empty() {
-                    self.count();
-                    let out = self
-                        .client
-                        .batch_write_item()
-                        .request_items(&self.name, requests)
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::sdk("deleting the store's items", e))?;
-                    requests = out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&self.name))
-                        .unwrap_or_default();
-                }
-            }
+                .map_err(|e| AwsError::sdk(context, e))?;
+            out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(k) => start = Some(k),
-                None => break,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Deletes every item of the store, its registration included.
+    async fn redact_shop(&self, store: &StoreId) -> Result<Applied, AwsError> {
+        let keys = self
+            .query_store(store, None, Some("PK, SK"), "listing the store's items")
+            .await?;
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    Ok(WriteRequest::builder()
+                        .delete_request(
+                            DeleteRequest::builder()
+                                .set_key(Some(k.clone()))
+                                .build()
+                                .map_err(|e| AwsError::sdk("building a delete", e))?,
+                        )
+                        .build())
+                })
+                .collect::<Result<_, AwsError>>()?;
+            while !requests.is_empty() {
+                self.count();
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.name, requests)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::sdk("deleting the store's items", e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.name))
+                    .unwrap_or_default();
             }
         }
         Ok(Applied::Processed)
@@ -954,34 +976,18 @@ impl Table {
         store: &StoreId,
     ) -> Result<Vec<(CustomerId, Profile)>, AwsError> {
         let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            self.count();
-            let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :c)")
-                .expression_attribute_values(":pk", s(store_pk(store)))
-                .expression_attribute_values(":c", s(CUSTOMER_PREFIX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::sdk("listing profiles", e))?;
-            for item in page.items.unwrap_or_default() {
-                let sk = item
-                    .get(SK)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                let id = CustomerId::parse(sk.trim_start_matches(CUSTOMER_PREFIX))
-                    .map_err(|e| AwsError::corrupt(&sk, e))?;
-                out.push((id, profile_from_item(&sk, &item)?));
-            }
-            match page.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => break,
-            }
+        for item in self
+            .query_store(store, Some(CUSTOMER_PREFIX), None, "listing profiles")
+            .await?
+        {
+            let sk = item
+                .get(SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let id = CustomerId::parse(sk.trim_start_matches(CUSTOMER_PREFIX))
+                .map_err(|e| AwsError::corrupt(&sk, e))?;
+            out.push((id, profile_from_item(&sk, &item)?));
         }
         Ok(out)
     }
