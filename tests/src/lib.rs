@@ -51,7 +51,8 @@ struct Moto {
     _child: Mutex<Child>,
 }
 
-fn python() -> PathBuf {
+/// The Python with moto: `RETENTION_PYTHON`, or the project's `.venv`.
+pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("RETENTION_PYTHON") {
         return PathBuf::from(p);
     }
