@@ -53,6 +53,7 @@ invoke: $(STAMP)
 bench: $(STAMP)
 	cargo bench -p retention-core --bench webhook --bench coupons
 	bash bench/run_churn_bench.sh
+	bash bench/bulk_coupons.sh
 
 # Init time of every function against a hello-world lambda_runtime function (BENCHMARKS.md).
 init-time: $(STAMP)
