@@ -8,9 +8,13 @@ runtime). A fake Lambda Runtime API on 127.0.0.1 records that moment.
 With an event for a binary (NAME=PATH=EVENT.json), the fake API then hands it the event twice and
 records how long each takes to answer: the first request pays what was left lazy (the HTTPS
 connector, loading the CA bundle, seeding the RNG, the first TLS handshake), the second is warm.
-AWS_ENDPOINT_URL points the SDK at a fake DynamoDB on https://127.0.0.1 (a fresh self-signed
-certificate, appended to the system CA bundle through SSL_CERT_FILE, so the full bundle is still
-loaded) that answers every call with `{}`: a GetItem that finds nothing. Loopback hides the network
+AWS_ENDPOINT_URL points the SDK at a fake DynamoDB on https://127.0.0.1 that answers every call with
+`{}` (a GetItem that finds nothing), with a fresh self-signed certificate that SSL_CERT_FILE names.
+The functions trust the Amazon Trust Services roots compiled into them, and the system's CA roots
+only when SSL_CERT_FILE or SSL_CERT_DIR is set (crates/aws/src/config.rs); on Lambda neither is, so
+by default SSL_CERT_FILE holds just the fake endpoint's certificate: one PEM certificate more than in
+production. --system-roots appends it to the system's whole bundle instead, to show what parsing
+that at start-up costs. Loopback hides the network
 round trips that AWS adds; what is left is the CPU work on this machine.
 
 Binaries run RUNS times, interleaved (a, b, c, a, b, c, …), so that load from other work on the
@@ -135,7 +139,7 @@ class FakeDynamo(NoDelay):
         self.wfile.write(body)
 
 
-def fake_dynamodb(workdir, system_roots=True):
+def fake_dynamodb(workdir, system_roots=False):
     """An HTTPS server on 127.0.0.1 with a fresh certificate, and a CA bundle that trusts it."""
     cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
     subprocess.run(
@@ -238,8 +242,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=5, help="runs per binary not counted (page cache)")
-    ap.add_argument("--no-system-roots", action="store_true",
-                    help="trust only the fake DynamoDB's certificate (shows what loading the CA bundle costs)")
+    ap.add_argument("--system-roots", action="store_true",
+                    help="SSL_CERT_FILE: the system's CA bundle plus the fake DynamoDB's certificate "
+                         "(shows what parsing the whole bundle at start-up costs)")
     ap.add_argument("binaries", nargs="+", metavar="NAME=PATH[=EVENT]")
     a = ap.parse_args()
     binaries = []
@@ -250,7 +255,7 @@ def main():
         binaries.append((name, path, open(event[0], "rb").read() if event else None))
 
     workdir = tempfile.mkdtemp(prefix="init-time-")
-    dynamo, bundle = fake_dynamodb(workdir, not a.no_system_roots)
+    dynamo, bundle = fake_dynamodb(workdir, a.system_roots)
     endpoint = f"https://127.0.0.1:{dynamo.server_address[1]}"
     server = Runtime()
     port = server.server_address[1]

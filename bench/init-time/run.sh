@@ -53,4 +53,6 @@ for zip in "$CARGO_TARGET_DIR"/lambda/*/bootstrap.zip; do
     chmod +x "$unpacked/$name/bootstrap"
     args+=("$(with_event "$name" "$unpacked/$name/bootstrap")")
 done
-python3 "$here/measure.py" --runs "${RUNS:-200}" "${args[@]}"
+# MEASURE_ARGS: more options for measure.py (--system-roots, --warmup N).
+# shellcheck disable=SC2086
+python3 "$here/measure.py" --runs "${RUNS:-200}" ${MEASURE_ARGS:-} "${args[@]}"

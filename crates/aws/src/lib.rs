@@ -9,6 +9,6 @@ pub mod profiles;
 pub mod schema;
 pub mod stores;
 
-pub use config::{dynamodb_client, Settings};
+pub use config::{dynamodb_client, Aws, Settings};
 pub use error::AwsError;
 pub use profiles::{Applied, Table};

@@ -207,7 +207,7 @@ pub async fn run(table: Table, cmd: CouponsCommand) -> Result<()> {
             let secret = SecretString::from(text.trim().to_string());
             // Check the shape before storing; the error never repeats the content.
             retention_platforms::Credentials::from_json(&secret)?;
-            let secrets = PlatformSecrets::from_env().await;
+            let secrets = PlatformSecrets::from_env(&retention_aws::Aws::for_workstation().await);
             secrets.put(&store, &secret).await?;
             println!(
                 "platform credentials for store {store} stored as SecureString {}",
@@ -328,7 +328,7 @@ async fn bulk_issue(table: Table, a: BulkIssue) -> Result<()> {
     })?;
     probe.terms(Utc::now())?;
 
-    let secrets = PlatformSecrets::from_env().await;
+    let secrets = PlatformSecrets::from_env(&retention_aws::Aws::for_workstation().await);
     let requests_before = table.requests();
     let issuer = Arc::new(Issuer::new(table, Some(secrets)));
     let total = customers.len();

@@ -20,6 +20,7 @@ use retention_core::coupon::{
 use retention_core::store::Store;
 use retention_core::webhook::Platform;
 use retention_core::{Currency, CustomerId, Money, StoreId};
+use retention_function::{body_bytes, header, reply};
 use retention_platforms::{Credentials, PlatformClient, PlatformError, RetryPolicy};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -252,27 +253,6 @@ impl Issuer {
             }
             Err(e) => failed(e.to_string()),
         }
-    }
-}
-
-fn reply(status: StatusCode, body: Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))
-        .expect("a static response is valid")
-}
-
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-fn body_bytes(req: &Request) -> &[u8] {
-    match req.body() {
-        Body::Empty => &[],
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
     }
 }
 

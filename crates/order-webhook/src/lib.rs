@@ -10,6 +10,7 @@ use retention_core::signature::{self, SignatureError, GENERIC_HEADER};
 use retention_core::store::Store;
 use retention_core::webhook::{self, Change, Parsed, Platform};
 use retention_core::StoreId;
+use retention_function::{body_bytes, header, reply};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -84,27 +85,6 @@ impl Outcome {
             Outcome::Rejected(..) => "rejected",
             Outcome::Failed(_) => "failed",
         }
-    }
-}
-
-fn reply(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))
-        .expect("a static response is valid")
-}
-
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-fn body_bytes(req: &Request) -> &[u8] {
-    match req.body() {
-        Body::Empty => &[],
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
     }
 }
 

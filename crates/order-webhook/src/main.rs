@@ -2,20 +2,14 @@
 
 use lambda_http::{run, service_fn, Error};
 use order_webhook::{handle, App};
-use retention_aws::{dynamodb_client, Settings, Table};
+use retention_aws::{Aws, Settings, Table};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .without_time() // CloudWatch stamps every line already.
-        .init();
+    retention_function::init_tracing();
     let settings = Settings::from_env();
-    let app = App::new(Table::new(dynamodb_client().await, settings.table));
+    let aws = Aws::for_lambda().await;
+    let app = App::new(Table::new(aws.dynamodb(), settings.table));
     let app = &app;
     run(service_fn(move |req| handle(app, req))).await
 }

@@ -183,6 +183,10 @@ impl PlatformClient {
     }
 
     pub fn with_retry(credentials: Credentials, retry: RetryPolicy) -> Self {
+        // reqwest is built without a crypto provider of its own (`rustls-no-provider`): the process
+        // uses ring, as the AWS SDK client does (BENCHMARKS.md, "Deployment artefacts"). Installing
+        // it is process-wide and idempotent; an `Err` only means a provider is already there.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(6))
             .user_agent(concat!("retention-engine/", env!("CARGO_PKG_VERSION")))

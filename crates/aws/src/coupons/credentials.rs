@@ -7,7 +7,6 @@
 //! crate reads (see docs/coupons.md).
 
 use crate::error::AwsError;
-use aws_config::BehaviorVersion;
 use retention_core::StoreId;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -27,14 +26,14 @@ impl PlatformSecrets {
         }
     }
 
-    /// From the standard AWS environment; the prefix from `RETENTION_SSM_PREFIX` (default `/retention`).
-    pub async fn from_env() -> Self {
-        let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    /// A client from the process's AWS configuration; the prefix from `RETENTION_SSM_PREFIX`
+    /// (default `/retention`).
+    pub fn from_env(aws: &crate::Aws) -> Self {
         let prefix = std::env::var("RETENTION_SSM_PREFIX")
             .ok()
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| DEFAULT_PREFIX.into());
-        Self::new(aws_sdk_ssm::Client::new(&shared), prefix)
+        Self::new(aws.ssm(), prefix)
     }
 
     pub fn parameter_name(&self, store: &StoreId) -> String {
