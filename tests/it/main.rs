@@ -6,6 +6,7 @@ mod coupons;
 mod delivery;
 mod fixtures;
 mod infra;
+mod lambda_config;
 mod local_aws;
 mod ordering;
 mod redaction;

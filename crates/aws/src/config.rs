@@ -1,11 +1,17 @@
 //! Configuration from the environment, read once at start-up, and the AWS configuration every
 //! client of a process is built from.
 
-use aws_config::environment::{
-    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
-};
-use aws_config::{BehaviorVersion, SdkConfig};
+use crate::AwsError;
+use aws_config::identity::IdentityCache;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_smithy_async::rt::sleep::default_async_sleep;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::time::Duration;
 
 pub const DEFAULT_TABLE: &str = "retention";
 
@@ -41,30 +47,73 @@ pub struct Aws {
 impl Aws {
     /// For a Lambda function: region and credentials from the variables Lambda sets (`AWS_REGION`,
     /// and the execution role's keys in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-    /// `AWS_SESSION_TOKEN`), without the default chains' profile, SSO, web-identity and IMDS
-    /// providers. HTTPS trusts the Amazon Trust Services roots that sign AWS endpoints, compiled
-    /// in, rather than parsing the system's CA bundle at every cold start (about 10 M instructions,
-    /// most of a function's init); set `SSL_CERT_FILE` or `SSL_CERT_DIR` to trust the system's or a
-    /// private CA as well (an inspecting proxy, a local endpoint).
-    pub async fn for_lambda() -> Self {
-        let system_roots = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|p| !p.is_empty()));
+    /// `AWS_SESSION_TOKEN`); `AWS_ENDPOINT_URL` for local AWS. The configuration is put together
+    /// here rather than by aws-config's loader, whose default chains (profiles, SSO, web identity
+    /// with its own STS client, IMDS, ECS) a function never uses but would load at every cold start
+    /// and link into every zip. HTTPS trusts the Amazon Trust Services roots that sign AWS
+    /// endpoints, compiled in, rather than parsing the system's CA bundle at every cold start (about
+    /// 10 M instructions, most of a function's init); set `SSL_CERT_FILE` or `SSL_CERT_DIR` to trust
+    /// the system's or a private CA as well (an inspecting proxy, a local endpoint).
+    pub fn for_lambda() -> Result<Self, AwsError> {
+        Self::for_lambda_from(|name| std::env::var(name).ok())
+    }
+
+    /// [`Aws::for_lambda`] with the environment given as a lookup (tests).
+    pub fn for_lambda_from(env: impl Fn(&str) -> Option<String>) -> Result<Self, AwsError> {
+        let var = |name: &str| env(name).filter(|v| !v.is_empty());
+        let region = var("AWS_REGION").ok_or_else(|| {
+            AwsError::Config(
+                "AWS_REGION is not set (Lambda sets it; export it to run locally)".into(),
+            )
+        })?;
+        let system_roots = var("SSL_CERT_FILE").is_some() || var("SSL_CERT_DIR").is_some();
         let trust = TrustStore::empty()
             .with_native_roots(system_roots)
             .with_pem_certificate(AMAZON_TRUST_SERVICES_PEM.as_bytes());
-        let sdk = loader(trust)
-            .region(EnvironmentVariableRegionProvider::new())
-            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
-            .load()
-            .await;
-        Self { sdk }
+        let credentials =
+            match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+                (Some(id), Some(secret)) => Credentials::new(
+                    id,
+                    secret,
+                    var("AWS_SESSION_TOKEN"),
+                    None,
+                    "lambda-environment",
+                ),
+                _ => return Err(AwsError::Config(
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them \
+                     from the execution role; export them to run locally)"
+                        .into(),
+                )),
+            };
+        let mut sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .http_client(https(trust))
+            // What aws-config's loader would have set from an empty profile.
+            .retry_config(RetryConfig::standard())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(3100))
+                    .build(),
+            )
+            .identity_cache(IdentityCache::lazy().build());
+        if let Some(sleep) = default_async_sleep() {
+            sdk = sdk.sleep_impl(sleep);
+        }
+        if let Some(url) = var("AWS_ENDPOINT_URL") {
+            sdk = sdk.endpoint_url(url);
+        }
+        Ok(Self { sdk: sdk.build() })
     }
 
     /// For a person's machine (the CLI): the SDK's default chains (environment, profiles, SSO,
     /// `credential_process`, …) and the system's CA roots.
     pub async fn for_workstation() -> Self {
-        let sdk = loader(TrustStore::default()).load().await;
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https(TrustStore::default()))
+            .load()
+            .await;
         Self { sdk }
     }
 
@@ -77,17 +126,16 @@ impl Aws {
     }
 }
 
-/// The SDK's defaults, with HTTPS through rustls on ring trusting `trust`.
-fn loader(trust: TrustStore) -> aws_config::ConfigLoader {
+/// HTTPS through rustls on ring, trusting `trust`.
+fn https(trust: TrustStore) -> SharedHttpClient {
     let tls = TlsContext::builder()
         .with_trust_store(trust)
         .build()
         .expect("a trust store of PEM roots always builds");
-    let https = aws_smithy_http_client::Builder::new()
+    aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .tls_context(tls)
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(https)
+        .build_https()
 }
 
 /// A DynamoDB client for a person's machine ([`Aws::for_workstation`]). Build it once per process:

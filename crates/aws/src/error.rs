@@ -15,6 +15,9 @@ pub enum AwsError {
         context: &'static str,
         attempts: u32,
     },
+    /// The process's environment lacks what it needs to reach AWS.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl AwsError {

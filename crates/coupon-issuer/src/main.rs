@@ -9,7 +9,7 @@ use retention_aws::{Aws, Settings, Table};
 async fn main() -> Result<(), Error> {
     retention_function::init_tracing();
     let settings = Settings::from_env();
-    let aws = Aws::for_lambda().await;
+    let aws = Aws::for_lambda()?;
     let table = Table::new(aws.dynamodb(), settings.table);
     let issuer = Issuer::new(table, Some(PlatformSecrets::from_env(&aws)));
     let issuer = &issuer;

@@ -8,7 +8,7 @@ use retention_aws::{Aws, Settings, Table};
 async fn main() -> Result<(), Error> {
     retention_function::init_tracing();
     let settings = Settings::from_env();
-    let aws = Aws::for_lambda().await;
+    let aws = Aws::for_lambda()?;
     let app = App::new(Table::new(aws.dynamodb(), settings.table));
     let app = &app;
     run(service_fn(move |req| handle(app, req))).await
