@@ -30,8 +30,8 @@ def patch_transact_write_items() -> None:
 
     moto 5.2.5 (`DynamoDBBackend.transact_write_items`) deep-copies each table the transaction
     names, once per element, then applies the elements one by one; when one fails it puts the copies
-    in place of the tables. The patch runs that same code unchanged, so the condition checks, the
-    order of the writes, the cancellation reasons and the errors stay moto's own, with two changes:
+    in place of the tables. The patch still runs that code, so the condition checks, the order of
+    the writes, the cancellation reasons and the errors stay moto's own, and changes two things:
 
     * while it runs, the `copy` module moto's code sees "copies" a table to itself: moto's backup
       costs nothing, and its rollback puts each table back where it already is;
