@@ -1,13 +1,11 @@
 //! The test harness: one moto server per test binary on a free port (stopped when the binary exits),
 //! a fresh table per test so tests run in parallel, and typed helpers to send webhooks.
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::Credentials;
 use base64::Engine;
 use lambda_http::http::{Method, Request as HttpRequest};
 use lambda_http::{Body, Request, RequestExt};
 use order_webhook::App;
-use retention_aws::{schema, Table};
+use retention_aws::{schema, Aws, Table};
 use retention_core::signature;
 use retention_core::store::Store;
 use retention_core::webhook::Platform;
@@ -117,14 +115,15 @@ pub fn aws_env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The AWS configuration of the functions ([`Aws::for_lambda`]), pointed at moto.
+pub fn aws() -> Aws {
+    let env: Vec<(&str, String)> = aws_env();
+    Aws::for_lambda_from(|name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+        .expect("the harness sets every variable")
+}
+
 pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
+    aws().dynamodb()
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);

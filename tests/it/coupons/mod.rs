@@ -6,8 +6,6 @@ mod issue;
 mod platform;
 mod redeem;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::Credentials;
 use chrono::{DateTime, Utc};
 use coupon_issuer::Issuer;
 use lambda_http::http::Method;
@@ -45,14 +43,8 @@ static PARAM_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// SSM on moto, under a prefix of the test's own.
 pub async fn secrets(test: &str) -> PlatformSecrets {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
     PlatformSecrets::new(
-        aws_sdk_ssm::Client::new(&config),
+        aws().ssm(),
         format!(
             "/t/{test}-{}-{}",
             std::process::id(),
