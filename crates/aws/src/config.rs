@@ -8,7 +8,11 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_smithy_async::rt::sleep::default_async_sleep;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use std::time::Duration;
@@ -89,7 +93,7 @@ impl Aws {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region))
             .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .http_client(https(trust))
+            .http_client(ConnectOnFirstRequest(https(trust)))
             // What aws-config's loader would have set from an empty profile.
             .retry_config(RetryConfig::standard())
             .timeout_config(
@@ -136,6 +140,29 @@ fn https(trust: TrustStore) -> SharedHttpClient {
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .tls_context(tls)
         .build_https()
+}
+
+/// The HTTPS client, without the throw-away connector that aws-smithy-http-client builds each time
+/// an SDK client is created (`validate_base_client_config`, there so that the system's CA bundle is
+/// loaded at start-up rather than on the first request). The functions do not load that bundle, so
+/// the eager build only parsed the PEM roots and built a rustls configuration to discard them: ~0.26 M
+/// instructions per client at every cold start. The connector the first request needs is built then,
+/// as it was before, and cached.
+#[derive(Debug)]
+struct ConnectOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectOnFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// A DynamoDB client for a person's machine ([`Aws::for_workstation`]). Build it once per process:
