@@ -84,6 +84,11 @@ class RuntimeHandler(NoDelay):
         if self.path != NEXT:
             self.send_error(404)
             return
+        # A fast binary can ask for /next before Popen has returned its pid. It is blocked on this
+        # request meanwhile, so its CPU time is the same when read a moment later.
+        deadline = time.monotonic() + 1
+        while s.pid is None and time.monotonic() < deadline:
+            time.sleep(0.0002)
         with s.lock:
             s.nexts.append(now)
             s.cpu.append(cpu_ns(s.pid))
