@@ -12,3 +12,4 @@ pub mod stores;
 pub use config::{dynamodb_client, Aws, Settings};
 pub use error::AwsError;
 pub use profiles::{Applied, Table};
+pub use stores::StoreCache;

@@ -78,3 +78,42 @@ impl Table {
         }
     }
 }
+
+/// Store registrations as a warm function instance keeps them: read from the table at most once per
+/// `ttl` and store, so that a webhook or a coupon issue costs no read for its store. `ttl` bounds how
+/// long a removed secret keeps verifying, or a removed store answering, on a warm instance.
+pub struct StoreCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<StoreId, (std::time::Instant, Store)>>,
+}
+
+impl StoreCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            entries: Default::default(),
+        }
+    }
+
+    /// The store, from the cache while it is fresh, else from `table`; unknown stores are not kept.
+    pub async fn get(&self, table: &Table, id: &StoreId) -> Result<Option<Store>, AwsError> {
+        if let Some((at, store)) = self.entries.lock().expect("store cache").get(id) {
+            if at.elapsed() < self.ttl {
+                return Ok(Some(store.clone()));
+            }
+        }
+        let found = table.get_store(id).await?.map(|(s, _)| s);
+        if let Some(store) = &found {
+            self.entries
+                .lock()
+                .expect("store cache")
+                .insert(id.clone(), (std::time::Instant::now(), store.clone()));
+        }
+        Ok(found)
+    }
+
+    /// Forgets the store (after `shop/redact` deleted it).
+    pub fn forget(&self, id: &StoreId) {
+        self.entries.lock().expect("store cache").remove(id);
+    }
+}

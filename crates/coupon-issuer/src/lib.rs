@@ -13,7 +13,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use retention_aws::coupons::credentials::PlatformSecrets;
 use retention_aws::coupons::{Dedupe, IssueError, Issued};
-use retention_aws::{AwsError, Table};
+use retention_aws::{AwsError, StoreCache, Table};
 use retention_core::coupon::{
     CheckoutSync, CodePrefix, Coupon, CouponCode, Discount, FieldError, IssueRequest,
 };
@@ -54,6 +54,9 @@ pub struct Issue {
     pub created: bool,
 }
 
+/// How long a warm instance trusts its copy of a store's registration and platform client.
+const CACHE_TTL: Duration = Duration::from_secs(60);
+
 type PlatformCache = Mutex<HashMap<StoreId, (Instant, Option<Arc<PlatformClient>>)>>;
 
 /// Everything issuing needs, built once per Lambda instance (or per CLI run).
@@ -64,7 +67,7 @@ pub struct Issuer {
     clock: Clock,
     codes: CodeSource,
     retry: RetryPolicy,
-    stores: Mutex<HashMap<StoreId, (Instant, Store)>>,
+    stores: StoreCache,
     platforms: PlatformCache,
     cache_ttl: Duration,
 }
@@ -77,9 +80,9 @@ impl Issuer {
             clock: Arc::new(Utc::now),
             codes: Arc::new(CouponCode::generate_secure),
             retry: RetryPolicy::default(),
-            stores: Mutex::new(HashMap::new()),
+            stores: StoreCache::new(CACHE_TTL),
             platforms: Mutex::new(HashMap::new()),
-            cache_ttl: Duration::from_secs(60),
+            cache_ttl: CACHE_TTL,
         }
     }
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -96,6 +99,7 @@ impl Issuer {
     }
     pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
         self.cache_ttl = ttl;
+        self.stores = StoreCache::new(ttl);
         self
     }
     pub fn table(&self) -> &Table {
@@ -106,19 +110,7 @@ impl Issuer {
     }
 
     async fn store(&self, id: &StoreId) -> Result<Option<Store>, AwsError> {
-        if let Some((at, s)) = self.stores.lock().expect("store cache").get(id) {
-            if at.elapsed() < self.cache_ttl {
-                return Ok(Some(s.clone()));
-            }
-        }
-        let found = self.table.get_store(id).await?.map(|(s, _)| s);
-        if let Some(s) = &found {
-            self.stores
-                .lock()
-                .expect("store cache")
-                .insert(id.clone(), (Instant::now(), s.clone()));
-        }
-        Ok(found)
+        self.stores.get(&self.table, id).await
     }
 
     /// Issues a coupon for `req`, or returns the one an identical earlier request got: per

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use retention_aws::{Applied, AwsError, Table};
+use retention_aws::{Applied, AwsError, StoreCache, Table};
 use retention_core::signature::{self, SignatureError, GENERIC_HEADER};
 use retention_core::store::Store;
 use retention_core::webhook::{self, Change, Parsed, Platform};
@@ -13,8 +13,7 @@ use retention_core::StoreId;
 use retention_function::{body_bytes, header, reply};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Platforms send far less; anything larger is a mistake or an attack.
@@ -27,8 +26,7 @@ pub struct App {
     table: Table,
     clock: Clock,
     /// Store registrations, cached so that a warm instance spends one request (the write) per webhook.
-    stores: Mutex<HashMap<StoreId, (Instant, Store)>>,
-    store_ttl: Duration,
+    stores: StoreCache,
 }
 
 impl App {
@@ -41,8 +39,7 @@ impl App {
         Self {
             table,
             clock,
-            stores: Mutex::new(HashMap::new()),
-            store_ttl,
+            stores: StoreCache::new(store_ttl),
         }
     }
 
@@ -51,19 +48,7 @@ impl App {
     }
 
     async fn store(&self, id: &StoreId) -> Result<Option<Store>, AwsError> {
-        if let Some((at, store)) = self.stores.lock().expect("store cache").get(id) {
-            if at.elapsed() < self.store_ttl {
-                return Ok(Some(store.clone()));
-            }
-        }
-        let found = self.table.get_store(id).await?.map(|(s, _)| s);
-        if let Some(store) = &found {
-            self.stores
-                .lock()
-                .expect("store cache")
-                .insert(id.clone(), (Instant::now(), store.clone()));
-        }
-        Ok(found)
+        self.stores.get(&self.table, id).await
     }
 }
 
@@ -295,7 +280,7 @@ pub async fn process(app: &App, req: &Request) -> (Outcome, Option<String>, Opti
     {
         Ok(applied) => {
             if matches!(change, Change::RedactShop) {
-                app.stores.lock().expect("store cache").remove(&store_id);
+                app.stores.forget(&store_id);
             }
             Outcome::Done(applied)
         }
