@@ -165,12 +165,6 @@ impl HttpClient for ConnectOnFirstRequest {
     }
 }
 
-/// A DynamoDB client for a person's machine ([`Aws::for_workstation`]). Build it once per process:
-/// it holds the connection pool.
-pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    Aws::for_workstation().await.dynamodb()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

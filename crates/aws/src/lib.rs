@@ -9,7 +9,7 @@ pub mod profiles;
 pub mod schema;
 pub mod stores;
 
-pub use config::{dynamodb_client, Aws, Settings};
+pub use config::{Aws, Settings};
 pub use error::AwsError;
 pub use profiles::{Applied, Table};
 pub use stores::StoreCache;

@@ -139,9 +139,10 @@ fn parse_code(code: &str) -> Result<CouponCode> {
     CouponCode::parse(code).map_err(|e| anyhow::anyhow!("--code {code:?}: {e}"))
 }
 
-pub async fn run(table: Table, cmd: CouponsCommand) -> Result<()> {
+/// `secrets`: the SSM client is built only by the commands that read or write credentials.
+pub async fn run(table: Table, secrets: PlatformSecrets, cmd: CouponsCommand) -> Result<()> {
     match cmd {
-        CouponsCommand::Issue(args) => bulk_issue(table, args).await,
+        CouponsCommand::Issue(args) => bulk_issue(table, secrets, args).await,
         CouponsCommand::Show { store, code } => {
             let code = parse_code(&code)?;
             let Some(c) = table.get_coupon(&store, &code).await? else {
@@ -207,7 +208,6 @@ pub async fn run(table: Table, cmd: CouponsCommand) -> Result<()> {
             let secret = SecretString::from(text.trim().to_string());
             // Check the shape before storing; the error never repeats the content.
             retention_platforms::Credentials::from_json(&secret)?;
-            let secrets = PlatformSecrets::from_env(&retention_aws::Aws::for_workstation().await);
             secrets.put(&store, &secret).await?;
             println!(
                 "platform credentials for store {store} stored as SecureString {}",
@@ -287,7 +287,7 @@ async fn segment(
         .collect())
 }
 
-async fn bulk_issue(table: Table, a: BulkIssue) -> Result<()> {
+async fn bulk_issue(table: Table, secrets: PlatformSecrets, a: BulkIssue) -> Result<()> {
     let customers = match (&a.customers, &a.segment) {
         (Some(f), _) => read_customers(f)?,
         (None, Some(s)) => segment(&table, &a.store, s).await?,
@@ -328,7 +328,6 @@ async fn bulk_issue(table: Table, a: BulkIssue) -> Result<()> {
     })?;
     probe.terms(Utc::now())?;
 
-    let secrets = PlatformSecrets::from_env(&retention_aws::Aws::for_workstation().await);
     let requests_before = table.requests();
     let issuer = Arc::new(Issuer::new(table, Some(secrets)));
     let total = customers.len();

@@ -5,7 +5,8 @@ mod model;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use retention_aws::{dynamodb_client, schema, Applied, Settings, Table};
+use retention_aws::coupons::credentials::PlatformSecrets;
+use retention_aws::{schema, Applied, Aws, Settings, Table};
 use retention_core::profile::{Profile, ProfileStats};
 use retention_core::store::Store;
 use retention_core::webhook::Platform;
@@ -175,7 +176,8 @@ async fn run(cli: Cli) -> Result<()> {
         return model::run(args); // Offline: no AWS client, no table.
     }
     let _ = Settings::from_env(); // The table comes from --table/RETENTION_TABLE via clap.
-    let table = Table::new(dynamodb_client().await, &cli.table);
+    let aws = Aws::for_workstation().await;
+    let table = Table::new(aws.dynamodb(), &cli.table);
     match cli.command {
         Command::Init => {
             let created = schema::create_table(table.client(), table.name())
@@ -247,7 +249,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Import(args) => import(table, args).await?,
-        Command::Coupons(cmd) => coupons::run(table, cmd).await?,
+        Command::Coupons(cmd) => coupons::run(table, PlatformSecrets::from_env(&aws), cmd).await?,
         Command::Model(_) => unreachable!("handled before the table is opened"),
         Command::Store(StoreCommand::RotateKey { store }) => {
             load_store(&table, &store).await?;

@@ -44,7 +44,7 @@ static PARAM_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// SSM on moto, under a prefix of the test's own.
 pub async fn secrets(test: &str) -> PlatformSecrets {
     PlatformSecrets::new(
-        aws().ssm(),
+        &aws(),
         format!(
             "/t/{test}-{}-{}",
             std::process::id(),

@@ -13,62 +13,41 @@ use std::sync::{Arc, OnceLock};
 
 pub const DEFAULT_PREFIX: &str = "/retention";
 
+/// The SSM client is built the first time a store's credentials are read, once per instance (and
+/// shared by clones). Building an SDK client costs about as much CPU as the rest of a function's
+/// init (its endpoint partitions and HTTPS connector), and only stores with a platform to create
+/// coupons on ever need this one.
 #[derive(Clone)]
 pub struct PlatformSecrets {
-    ssm: Ssm,
+    ssm: Arc<(crate::Aws, OnceLock<aws_sdk_ssm::Client>)>,
     prefix: String,
 }
 
-/// The SSM client, or what builds it on first use. Building an SDK client costs about as much CPU
-/// as the rest of a function's init (its endpoint partitions and HTTPS connector), and only stores
-/// with a platform to create coupons on ever need this one, so coupon-issuer builds it the first
-/// time a store's credentials are read, once per instance.
-#[derive(Clone)]
-enum Ssm {
-    Ready(aws_sdk_ssm::Client),
-    OnFirstUse(Arc<(crate::Aws, OnceLock<aws_sdk_ssm::Client>)>),
-}
-
-impl Ssm {
-    fn client(&self) -> &aws_sdk_ssm::Client {
-        match self {
-            Ssm::Ready(client) => client,
-            Ssm::OnFirstUse(lazy) => lazy.1.get_or_init(|| lazy.0.ssm()),
-        }
-    }
-}
-
 impl PlatformSecrets {
-    pub fn new(client: aws_sdk_ssm::Client, prefix: impl Into<String>) -> Self {
-        Self::with(Ssm::Ready(client), prefix.into())
-    }
-
-    fn with(ssm: Ssm, prefix: String) -> Self {
+    /// Parameters under `prefix`, read with a client from `aws`.
+    pub fn new(aws: &crate::Aws, prefix: impl Into<String>) -> Self {
         Self {
-            ssm,
-            prefix: prefix.trim_end_matches('/').to_string(),
+            ssm: Arc::new((aws.clone(), OnceLock::new())),
+            prefix: prefix.into().trim_end_matches('/').to_string(),
         }
     }
 
-    /// From the process's AWS configuration, the client built on first use; the prefix from
-    /// `RETENTION_SSM_PREFIX` (default `/retention`).
+    /// The prefix from `RETENTION_SSM_PREFIX` (default `/retention`).
     pub fn from_env(aws: &crate::Aws) -> Self {
         let prefix = std::env::var("RETENTION_SSM_PREFIX")
             .ok()
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| DEFAULT_PREFIX.into());
-        Self::with(
-            Ssm::OnFirstUse(Arc::new((aws.clone(), OnceLock::new()))),
-            prefix,
-        )
+        Self::new(aws, prefix)
+    }
+
+    fn client(&self) -> &aws_sdk_ssm::Client {
+        self.ssm.1.get_or_init(|| self.ssm.0.ssm())
     }
 
     /// Whether the SSM client has been built yet.
     pub fn client_built(&self) -> bool {
-        match &self.ssm {
-            Ssm::Ready(_) => true,
-            Ssm::OnFirstUse(lazy) => lazy.1.get().is_some(),
-        }
+        self.ssm.1.get().is_some()
     }
 
     pub fn parameter_name(&self, store: &StoreId) -> String {
@@ -78,7 +57,6 @@ impl PlatformSecrets {
     /// The store's credentials, decrypted; `None` when none were stored.
     pub async fn get(&self, store: &StoreId) -> Result<Option<SecretString>, AwsError> {
         match self
-            .ssm
             .client()
             .get_parameter()
             .name(self.parameter_name(store))
@@ -100,8 +78,7 @@ impl PlatformSecrets {
 
     /// Stores (or replaces) the store's credentials as a SecureString.
     pub async fn put(&self, store: &StoreId, value: &SecretString) -> Result<(), AwsError> {
-        self.ssm
-            .client()
+        self.client()
             .put_parameter()
             .name(self.parameter_name(store))
             .value(value.expose_secret())
