@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::fit::{fit_positive, Diagnostics, Likelihood, WARM_START_ROWS};
+use super::fit::{fit_count_model, CountModelFit, Diagnostics};
 use super::special::{
     digamma, hyp_1_a_c, hyp_1_a_c_to, ln_gamma, log_add_exp, log_sub_exp, MAX_SERIES_TERMS,
 };
@@ -272,38 +272,7 @@ impl ParetoNbdParams {
         let mean_t = data.rows.iter().map(|r| r.t * r.weight).sum::<f64>() / data.total_weight;
         let scale = mean_t.max(1e-3);
         let start = [1.0, scale, 1.0, scale];
-        let value = |p: &[f64]| ParetoNbdParams::from_slice(p).log_likelihood(data);
-        let gradient = |p: &[f64]| {
-            let (v, g) = ParetoNbdParams::from_slice(p).log_likelihood_and_gradient(data, true);
-            (v, g.to_vec())
-        };
-        let thin = (data.rows.len() > 4 * WARM_START_ROWS).then(|| data.thinned(WARM_START_ROWS));
-        let thin_data = thin.as_ref().unwrap_or(data);
-        let thin_value = |p: &[f64]| ParetoNbdParams::from_slice(p).log_likelihood(thin_data);
-        let thin_gradient = |p: &[f64]| {
-            let (v, g) =
-                ParetoNbdParams::from_slice(p).log_likelihood_and_gradient(thin_data, true);
-            (v, g.to_vec())
-        };
-        let fit = fit_positive(
-            Likelihood {
-                value: &value,
-                gradient: Some(&gradient),
-                total_weight: data.total_weight,
-            },
-            thin.as_ref().map(|t| Likelihood {
-                value: &thin_value,
-                gradient: Some(&thin_gradient),
-                total_weight: t.total_weight,
-            }),
-            &start,
-        );
-        if !fit.diagnostics.log_likelihood.is_finite() {
-            return Err(ChurnError::FitFailed {
-                model: "Pareto/NBD",
-                reason: fit.diagnostics.stop_reason.describe().to_string(),
-            });
-        }
+        let fit = fit_count_model::<ParetoNbdParams>(data, &start)?;
         Ok(ParetoNbdFit {
             params: ParetoNbdParams::from_slice(&fit.params),
             standard_errors: fit.standard_errors,
@@ -318,6 +287,20 @@ pub struct ParetoNbdFit {
     /// In the order of [`ParetoNbdParams::NAMES`].
     pub standard_errors: Vec<Option<f64>>,
     pub diagnostics: Diagnostics,
+}
+
+impl CountModelFit for ParetoNbdParams {
+    const NAME: &'static str = "Pareto/NBD";
+    fn from_params(p: &[f64]) -> Self {
+        Self::from_slice(p)
+    }
+    fn value(&self, data: &FitData) -> f64 {
+        self.log_likelihood(data)
+    }
+    fn value_and_gradient(&self, data: &FitData) -> (f64, Vec<f64>) {
+        let (v, g) = self.log_likelihood_and_gradient(data, true);
+        (v, g.to_vec())
+    }
 }
 
 impl CountModel for ParetoNbdParams {

@@ -7,6 +7,9 @@ pub use optimizer::{Diagnostics, StopReason};
 
 use optimizer::{minimize_with_gradient, Options};
 
+use super::summary::FitData;
+use super::ChurnError;
+
 /// A log-likelihood with its gradient, both in natural parameters.
 pub(crate) type ValueAndGradient<'a> = &'a dyn Fn(&[f64]) -> (f64, Vec<f64>);
 
@@ -108,4 +111,49 @@ pub(crate) fn fit_positive(
         standard_errors,
         diagnostics,
     }
+}
+
+/// A purchase-count model (BG/NBD, Pareto/NBD) as its fit sees it: a parameter vector and the
+/// log-likelihood of the summaries, with its gradient.
+pub(crate) trait CountModelFit: Sized {
+    /// For errors: "BG/NBD".
+    const NAME: &'static str;
+    fn from_params(p: &[f64]) -> Self;
+    fn value(&self, data: &FitData) -> f64;
+    fn value_and_gradient(&self, data: &FitData) -> (f64, Vec<f64>);
+}
+
+/// Maximum-likelihood fit of a count model from `start`, warm-started on a systematic sample when
+/// the data has more than 4 × [`WARM_START_ROWS`] distinct rows; an error when the likelihood at the
+/// end is not finite.
+pub(crate) fn fit_count_model<M: CountModelFit>(
+    data: &FitData,
+    start: &[f64],
+) -> Result<LogSpaceFit, ChurnError> {
+    let value = |p: &[f64]| M::from_params(p).value(data);
+    let gradient = |p: &[f64]| M::from_params(p).value_and_gradient(data);
+    let thin = (data.rows.len() > 4 * WARM_START_ROWS).then(|| data.thinned(WARM_START_ROWS));
+    let thin_data = thin.as_ref().unwrap_or(data);
+    let thin_value = |p: &[f64]| M::from_params(p).value(thin_data);
+    let thin_gradient = |p: &[f64]| M::from_params(p).value_and_gradient(thin_data);
+    let fit = fit_positive(
+        Likelihood {
+            value: &value,
+            gradient: Some(&gradient),
+            total_weight: data.total_weight,
+        },
+        thin.as_ref().map(|t| Likelihood {
+            value: &thin_value,
+            gradient: Some(&thin_gradient),
+            total_weight: t.total_weight,
+        }),
+        start,
+    );
+    if !fit.diagnostics.log_likelihood.is_finite() {
+        return Err(ChurnError::FitFailed {
+            model: M::NAME,
+            reason: fit.diagnostics.stop_reason.describe().to_string(),
+        });
+    }
+    Ok(fit)
 }
