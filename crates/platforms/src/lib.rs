@@ -249,8 +249,17 @@ impl PlatformClient {
     }
 }
 
+/// Sends a request to the platform; a failure to get an answer at all is worth retrying.
+pub(crate) async fn send<T>(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Attempt<T>> {
+    req.send().await.map_err(|e| Attempt::Retry {
+        after: None,
+        rate_limited: false,
+        why: transport(e),
+    })
+}
+
 /// Transport errors, without the URL's query or anything a header held.
-pub(crate) fn transport(e: reqwest::Error) -> String {
+fn transport(e: reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -3,7 +3,7 @@
 //! `discountCodeFreeShippingCreate`; both limited to the customer (`customerSelection`), once per
 //! customer, to the usage limit, and ending at the coupon's expiry.
 
-use crate::{retry_after, transport, Attempt, Created, PlatformError};
+use crate::{retry_after, send, Attempt, Created, PlatformError};
 use retention_core::coupon::{Coupon, Discount};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -83,21 +83,15 @@ pub(crate) async fn create(
     coupon: &Coupon,
 ) -> Attempt<Created> {
     let url = format!("{shop_url}/admin/api/{api_version}/graphql.json");
-    let resp = match http
-        .post(&url)
-        .header("X-Shopify-Access-Token", token.expose_secret())
-        .json(&request_body(coupon))
-        .send()
-        .await
+    let resp = match send(
+        http.post(&url)
+            .header("X-Shopify-Access-Token", token.expose_secret())
+            .json(&request_body(coupon)),
+    )
+    .await
     {
         Ok(r) => r,
-        Err(e) => {
-            return Attempt::Retry {
-                after: None,
-                rate_limited: false,
-                why: transport(e),
-            }
-        }
+        Err(retry) => return retry,
     };
     let status = resp.status();
     let after = retry_after(&resp);

@@ -3,7 +3,7 @@
 //! customer's address (`email_restrictions`), to its uses (`usage_limit`, `usage_limit_per_user`)
 //! and ends on `date_expires`.
 
-use crate::{retry_after, transport, Attempt, Created, PlatformError};
+use crate::{retry_after, send, Attempt, Created, PlatformError};
 use retention_core::coupon::{Coupon, Discount};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -48,21 +48,15 @@ pub(crate) async fn create(
     coupon: &Coupon,
 ) -> Attempt<Created> {
     let url = format!("{base_url}/wp-json/wc/v3/coupons");
-    let resp = match http
-        .post(&url)
-        .basic_auth(key.expose_secret(), Some(secret.expose_secret()))
-        .json(&request_body(coupon))
-        .send()
-        .await
+    let resp = match send(
+        http.post(&url)
+            .basic_auth(key.expose_secret(), Some(secret.expose_secret()))
+            .json(&request_body(coupon)),
+    )
+    .await
     {
         Ok(r) => r,
-        Err(e) => {
-            return Attempt::Retry {
-                after: None,
-                rate_limited: false,
-                why: transport(e),
-            }
-        }
+        Err(retry) => return retry,
     };
     let status = resp.status().as_u16();
     let after = retry_after(&resp);
