@@ -49,7 +49,10 @@ impl OrderSummary {
     /// arrived, so WooCommerce's later `order.restored` revives the order while older states do not),
     /// and an equal timestamp is allowed through because re-applying the same state changes nothing.
     pub fn supersedes(&self, stored: &OrderSummary) -> bool {
-        self.updated_at >= stored.updated_at
+        crate::ledger::supersedes(
+            crate::ledger::Version::of(self.updated_at),
+            crate::ledger::Version::of(stored.updated_at),
+        )
     }
 }
 

@@ -1,0 +1,199 @@
+//! The narrow traits the use cases are written against. Each function holds exactly the ports its
+//! IAM role lets it use (see `infra/template.yaml` and `tests/it/infra.rs`, which holds the two
+//! together); the DynamoDB, SSM and platform adapters implement them, and [`crate::memory`] does for
+//! unit tests.
+
+use crate::error::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use retention_core::coupon::{ApiKeyHash, CheckoutSync, Coupon, CouponCode, RedeemOutcome};
+use retention_core::ledger::{OrderRecord, Write};
+use retention_core::profile::Profile;
+use retention_core::segment::{Cursor, Segment};
+use retention_core::store::Store;
+use retention_core::{CustomerId, Email, OrderId, StoreId};
+use secrecy::SecretString;
+
+/// A store's registration, as the functions read it (once per TTL, see [`crate::StoreCache`]).
+#[async_trait]
+pub trait StoreDirectory: Send + Sync {
+    async fn store(&self, id: &StoreId) -> Result<Option<Store>>;
+}
+
+/// Registering and editing stores (the operator's CLI).
+#[async_trait]
+pub trait StoreAdmin: Send + Sync {
+    /// The store and its revision, for an optimistic write.
+    async fn store_at_revision(&self, id: &StoreId) -> Result<Option<(Store, u64)>>;
+    /// Writes the store provided nobody wrote it since `rev` (0: it must be new); false if they did.
+    async fn put_store(&self, store: &Store, rev: u64) -> Result<bool>;
+}
+
+/// The ids that make a delivery take effect once, and what to stamp them with.
+#[derive(Debug, Clone)]
+pub struct Markers<'a> {
+    pub ids: &'a [String],
+    pub kind: &'static str,
+    pub at: DateTime<Utc>,
+}
+
+/// How a commit went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    Committed,
+    /// A marker was there: this delivery was seen before, nothing was written.
+    Duplicate,
+    /// A write's guard did not hold: nothing was written.
+    GuardFailed,
+    /// Another writer held an item: nothing was written, try again.
+    Conflict,
+}
+
+/// Where deliveries land: order records, the customers' copies of their orders, identities.
+
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// The order's record (strongly consistent), for a decision that needs it.
+    async fn order_record(&self, store: &StoreId, order: &OrderId) -> Result<Option<OrderRecord>>;
+    /// Writes the markers and `writes` all or nothing, each write under its guard.
+    async fn commit(
+        &self,
+        store: &StoreId,
+        markers: &Markers<'_>,
+        writes: &[Write],
+    ) -> Result<Commit>;
+}
+
+/// What erasing personal data needs, beyond the ledger's markers.
+#[async_trait]
+pub trait Erasure: Send + Sync {
+    /// The order ids the customer's profile holds; `None` when there is no profile.
+    async fn customer_orders(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+    ) -> Result<Option<Vec<OrderId>>>;
+    async fn customers_with_email(&self, store: &StoreId, email: &Email)
+        -> Result<Vec<CustomerId>>;
+    /// Erases the profile's personal data for good (later orders cannot bring it back).
+    async fn erase_customer(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Erases the address kept on an order's record; a missing order is fine.
+    async fn erase_order_email(&self, store: &StoreId, order: &OrderId) -> Result<()>;
+    /// Deletes everything the store has, its registration included.
+    async fn erase_store(&self, store: &StoreId) -> Result<()>;
+}
+
+/// Complete customers of a segment, in storage order, and where to go on (`None`: the end).
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub customers: Vec<(CustomerId, Profile)>,
+    pub next: Option<Cursor>,
+}
+
+/// Reading customers: one, or a store's, page by page.
+#[async_trait]
+pub trait Customers: Send + Sync {
+    async fn profile(&self, store: &StoreId, customer: &CustomerId) -> Result<Option<Profile>>;
+    async fn find_by_email(&self, store: &StoreId, email: &Email) -> Result<Vec<CustomerId>>;
+    /// The next page of `segment` after `after` (`None`: from its start). A page holds whole
+    /// customers (at least one, if any is left) and about `items` stored items.
+    async fn page(
+        &self,
+        store: &StoreId,
+        segment: Segment,
+        after: Option<&Cursor>,
+        items: usize,
+    ) -> Result<Page>;
+}
+
+/// What makes two issue requests "the same".
+#[derive(Debug, Clone)]
+pub enum Dedupe<'a> {
+    /// One coupon per (campaign, customer): scans and surveys.
+    Grant,
+    /// One coupon per idempotency key, provided the request is the same (by its fingerprint).
+    Key { key: &'a str, fingerprint: &'a str },
+}
+
+/// How storing a new coupon went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    Stored,
+    /// Another coupon has this code: draw another.
+    CodeTaken,
+    /// The (campaign, customer) or key already has a coupon: this code, and the fingerprint its
+    /// request had (for keys).
+    AlreadyIssued {
+        code: CouponCode,
+        fingerprint: Option<String>,
+    },
+    /// Another writer held an item: try again.
+    Conflict,
+}
+
+/// Issuing and checking coupons (coupon-issuer, the CLI, the scan).
+#[async_trait]
+pub trait CouponIssuing: Send + Sync {
+    /// Stores `coupon` under its code, with the dedupe marker, both conditional on not existing;
+    /// when the marker exists, reads which code it names (a marker gone again is a `Conflict`).
+    async fn store_coupon(&self, coupon: &Coupon, dedupe: &Dedupe<'_>) -> Result<Stored>;
+    async fn coupon(&self, store: &StoreId, code: &CouponCode) -> Result<Option<Coupon>>;
+    async fn set_checkout(
+        &self,
+        store: &StoreId,
+        code: &CouponCode,
+        checkout: &CheckoutSync,
+    ) -> Result<()>;
+    async fn api_key(&self, store: &StoreId) -> Result<Option<ApiKeyHash>>;
+}
+
+/// Recording what an order did to our coupons (the order-webhook).
+#[async_trait]
+pub trait Redemptions: Send + Sync {
+    async fn coupon(&self, store: &StoreId, code: &CouponCode) -> Result<Option<Coupon>>;
+    /// Records `outcome` for `order` on the coupon `read` (and links the order to it), provided
+    /// the coupon is as read; false when it changed meanwhile.
+    async fn record_use(
+        &self,
+        store: &StoreId,
+        read: &Coupon,
+        order: &OrderId,
+        outcome: &RedeemOutcome,
+    ) -> Result<bool>;
+}
+
+/// The operator's view of coupons and keys (the CLI).
+#[async_trait]
+pub trait CouponAdmin: Send + Sync {
+    async fn list_coupons(&self, store: &StoreId) -> Result<Vec<Coupon>>;
+    async fn revoke_coupon(
+        &self,
+        store: &StoreId,
+        code: &CouponCode,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn put_api_key(
+        &self,
+        store: &StoreId,
+        hash: &ApiKeyHash,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+}
+
+/// Platform credentials, kept encrypted outside the table (SSM SecureStrings).
+#[async_trait]
+pub trait PlatformSecrets: Send + Sync {
+    async fn platform_secret(&self, store: &StoreId) -> Result<Option<SecretString>>;
+}
+
+/// Creating a new coupon on the store's own checkout, so the checkout accepts it.
+#[async_trait]
+pub trait Checkouts: Send + Sync {
+    /// Creates `coupon` on `store`'s platform; what happened is the coupon's checkout state.
+    async fn create(&self, store: &Store, coupon: &Coupon, now: DateTime<Utc>) -> CheckoutSync;
+}
