@@ -20,17 +20,17 @@ use retention_core::coupon::{
 use retention_core::store::Store;
 use retention_core::webhook::Platform;
 use retention_core::{Currency, CustomerId, Money, StoreId};
-use retention_function::{body_bytes, header, reply};
+use retention_function::{body_within, header, json, Outcome, RequestLog, Router};
 use retention_platforms::{Credentials, PlatformClient, PlatformError, RetryPolicy};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub use retention_function::Clock;
 /// Where codes come from: the OS CSPRNG in production, something predictable in tests.
 pub type CodeSource = Arc<dyn Fn(Option<&CodePrefix>) -> CouponCode + Send + Sync>;
 
@@ -284,29 +284,25 @@ fn percent_text(basis_points: u32) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// `/stores/{store}/coupons[/{code}]`, wherever a stage prefix puts it.
-fn route(path: &str) -> Option<(&str, Option<&str>)> {
-    let mut parts = path
-        .trim_end_matches('/')
-        .split('/')
-        .skip_while(|p| *p != "stores");
-    parts.next()?;
-    let store = parts.next()?;
-    if parts.next()? != "coupons" {
-        return None;
-    }
-    let code = parts.next();
-    parts.next().is_none().then_some((store, code))
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Issue,
+    Check,
 }
 
-/// How a request ended, for the answer and the log line.
-#[derive(Debug)]
-pub enum Outcome {
-    Issued(Box<Issue>),
-    Checked(Value),
-    Rejected(StatusCode, String),
-    Failed(AwsError),
-}
+/// The template's coupon routes.
+static ROUTES: LazyLock<Router<Route>> = LazyLock::new(|| {
+    Router::new()
+        .route(Method::POST, "/stores/{store_id}/coupons", Route::Issue)
+        .route(
+            Method::GET,
+            "/stores/{store_id}/coupons/{code}",
+            Route::Check,
+        )
+});
+
+/// What the caller learns when issuing failed on our side: retrying is safe.
+const FAILED: &str = "internal error; nothing was issued twice, retry with the same request";
 
 async fn authenticate(issuer: &Issuer, req: &Request, store: &StoreId) -> Result<(), Outcome> {
     let presented = header(req, "authorization")
@@ -319,89 +315,65 @@ async fn authenticate(issuer: &Issuer, req: &Request, store: &StoreId) -> Result
         .table
         .get_api_key(store)
         .await
-        .map_err(Outcome::Failed)?;
+        .map_err(|e| Outcome::failed(e, FAILED))?;
     let Some(hash) = hash else {
-        return match issuer.store(store).await.map_err(Outcome::Failed)? {
-            None => Err(Outcome::Rejected(
+        return match issuer
+            .store(store)
+            .await
+            .map_err(|e| Outcome::failed(e, FAILED))?
+        {
+            None => Err(Outcome::rejected(
                 StatusCode::NOT_FOUND,
                 format!("unknown store {store}"),
             )),
-            Some(_) => Err(Outcome::Rejected(
+            Some(_) => Err(Outcome::rejected(
                 StatusCode::UNAUTHORIZED,
-                "the store has no API key yet; create one with `retention store rotate-key`".into(),
+                "the store has no API key yet; create one with `retention store rotate-key`",
             )),
         };
     };
     match presented {
-        None => Err(Outcome::Rejected(
+        None => Err(Outcome::rejected(
             StatusCode::UNAUTHORIZED,
-            "missing Authorization: Bearer <store API key>".into(),
+            "missing Authorization: Bearer <store API key>",
         )),
         Some(key) if hash.verify(key) => Ok(()),
-        Some(_) => Err(Outcome::Rejected(
+        Some(_) => Err(Outcome::rejected(
             StatusCode::UNAUTHORIZED,
-            "the API key is not valid for this store".into(),
+            "the API key is not valid for this store",
         )),
     }
 }
 
-/// The whole request path, as a value.
-pub async fn process(issuer: &Issuer, req: &Request) -> (Outcome, Option<String>) {
-    use Outcome::Rejected;
-    let Some((store, code)) = route(req.uri().path()) else {
-        return (
-            Rejected(
-                StatusCode::NOT_FOUND,
-                "no such route; use /stores/{store_id}/coupons[/{code}]".into(),
-            ),
-            None,
-        );
+/// The whole request path, as a value: what to answer, and what the log line says.
+pub async fn process(issuer: &Issuer, req: &Request, log: &mut RequestLog) -> Outcome {
+    let route = match ROUTES.find(req.method(), req.uri().path()) {
+        Ok(r) => r,
+        Err(rejection) => return rejection.into(),
     };
-    let Ok(store) = StoreId::parse(store) else {
-        return (
-            Rejected(StatusCode::NOT_FOUND, "unknown store".into()),
-            None,
-        );
+    log.route(route.pattern);
+    let Ok(store) = StoreId::parse(route.param("store_id")) else {
+        return Outcome::rejected(StatusCode::NOT_FOUND, "unknown store");
     };
-    let label = Some(store.to_string());
-    let allowed = match code {
-        None => Method::POST,
-        Some(_) => Method::GET,
-    };
-    if req.method() != allowed {
-        return (
-            Rejected(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("method {} is not allowed here; use {allowed}", req.method()),
-            ),
-            label,
-        );
-    }
+    log.store(&store);
     if let Err(o) = authenticate(issuer, req, &store).await {
-        return (o, label);
+        return o;
     }
-    let outcome = match code {
-        None => issue(issuer, req, &store).await,
-        Some(code) => check(issuer, req, &store, code).await,
-    };
-    (outcome, label)
+    match route.id {
+        Route::Issue => issue(issuer, req, &store, log).await,
+        Route::Check => check(issuer, req, &store, route.param("code"), log).await,
+    }
 }
 
-async fn issue(issuer: &Issuer, req: &Request, store: &StoreId) -> Outcome {
-    let body = body_bytes(req);
-    if body.len() > MAX_BODY_BYTES {
-        return Outcome::Rejected(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "body is {} bytes; the limit is {MAX_BODY_BYTES}",
-                body.len()
-            ),
-        );
-    }
+async fn issue(issuer: &Issuer, req: &Request, store: &StoreId, log: &mut RequestLog) -> Outcome {
+    let body = match body_within(req, MAX_BODY_BYTES) {
+        Ok(b) => b,
+        Err(rejection) => return rejection.into(),
+    };
     let key = header(req, "idempotency-key").map(str::trim);
     if let Some(k) = key {
         if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY || k.chars().any(|c| c.is_control()) {
-            return Outcome::Rejected(
+            return Outcome::rejected(
                 StatusCode::BAD_REQUEST,
                 format!("header Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"),
             );
@@ -409,26 +381,45 @@ async fn issue(issuer: &Issuer, req: &Request, store: &StoreId) -> Outcome {
     }
     let parsed = match IssueRequest::from_json(body) {
         Ok(r) => r,
-        Err(e) => return Outcome::Rejected(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return Outcome::rejected(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match issuer.issue(store, &parsed, key).await {
-        Ok(issue) => Outcome::Issued(Box::new(issue)),
+    let issued = match issuer.issue(store, &parsed, key).await {
+        Ok(issue) => issue,
         Err(IssueFailure::UnknownStore(s)) => {
-            Outcome::Rejected(StatusCode::NOT_FOUND, format!("unknown store {s}"))
+            return Outcome::rejected(StatusCode::NOT_FOUND, format!("unknown store {s}"))
         }
-        Err(IssueFailure::Invalid(e)) => Outcome::Rejected(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e @ IssueFailure::KeyReused) => Outcome::Rejected(StatusCode::CONFLICT, e.to_string()),
-        Err(IssueFailure::Failed(e)) => Outcome::Failed(e),
+        Err(IssueFailure::Invalid(e)) => {
+            return Outcome::rejected(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(e @ IssueFailure::KeyReused) => {
+            return Outcome::rejected(StatusCode::CONFLICT, e.to_string())
+        }
+        Err(IssueFailure::Failed(e)) => return Outcome::failed(e, FAILED),
+    };
+    log.code(&issued.coupon.code);
+    let mut view = coupon_view(&issued.coupon, issuer.now());
+    view["created"] = json!(issued.created);
+    if issued.created {
+        Outcome::answered("issued", json(StatusCode::CREATED, view))
+    } else {
+        Outcome::answered("existing", json(StatusCode::OK, view))
     }
 }
 
-async fn check(issuer: &Issuer, req: &Request, store: &StoreId, code: &str) -> Outcome {
+async fn check(
+    issuer: &Issuer,
+    req: &Request,
+    store: &StoreId,
+    code: &str,
+    log: &mut RequestLog,
+) -> Outcome {
     let Ok(code) = CouponCode::parse(code) else {
-        return Outcome::Rejected(StatusCode::NOT_FOUND, "unknown code".into());
+        return Outcome::rejected(StatusCode::NOT_FOUND, "unknown code");
     };
+    log.code(&code);
     let params = req.query_string_parameters();
     let bad = |field: &str, why: String| {
-        Outcome::Rejected(
+        Outcome::rejected(
             StatusCode::BAD_REQUEST,
             format!("query parameter `{field}` {why}"),
         )
@@ -458,12 +449,12 @@ async fn check(issuer: &Issuer, req: &Request, store: &StoreId, code: &str) -> O
     let coupon = match issuer.table.get_coupon(store, &code).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return Outcome::Rejected(
+            return Outcome::rejected(
                 StatusCode::NOT_FOUND,
                 format!("unknown code {code} for store {store}"),
             )
         }
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::failed(e, FAILED),
     };
     let now = issuer.now();
     let mut view = coupon_view(&coupon, now);
@@ -478,7 +469,12 @@ async fn check(issuer: &Issuer, req: &Request, store: &StoreId, code: &str) -> O
             view["message"] = json!(why.to_string());
         }
     }
-    Outcome::Checked(view)
+    let valid = view["valid"] == true;
+    Outcome::answered("checked", json(StatusCode::OK, view)).with_detail(if valid {
+        "valid"
+    } else {
+        "invalid"
+    })
 }
 
 /// The Lambda handler: one structured log line per request, then the answer.
@@ -486,54 +482,7 @@ pub async fn handle(
     issuer: &Issuer,
     req: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    let started = Instant::now();
-    let (outcome, store) = process(issuer, &req).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let now = issuer.now();
-    let response = match &outcome {
-        Outcome::Issued(i) => {
-            tracing::info!(store, outcome = if i.created { "issued" } else { "existing" }, code = %i.coupon.code, latency_ms, "coupon");
-            let status = if i.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            let mut view = coupon_view(&i.coupon, now);
-            view["created"] = json!(i.created);
-            reply(status, view)
-        }
-        Outcome::Checked(v) => {
-            tracing::info!(store, outcome = "checked", valid = %v["valid"], latency_ms, "coupon");
-            reply(StatusCode::OK, v.clone())
-        }
-        Outcome::Rejected(status, why) => {
-            tracing::warn!(store, outcome = "rejected", status = status.as_u16(), detail = %why, latency_ms, "coupon");
-            reply(*status, json!({ "error": why }))
-        }
-        Outcome::Failed(e) => {
-            tracing::error!(store, outcome = "failed", error = %e, latency_ms, "coupon");
-            reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "error": "internal error; nothing was issued twice, retry with the same request" }),
-            )
-        }
-    };
-    Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes() {
-        assert_eq!(route("/stores/s1/coupons"), Some(("s1", None)));
-        assert_eq!(
-            route("/prod/stores/s1/coupons/ABC-DEF/"),
-            Some(("s1", Some("ABC-DEF")))
-        );
-        assert_eq!(route("/stores/s1"), None);
-        assert_eq!(route("/stores/s1/other"), None);
-        assert_eq!(route("/stores/s1/coupons/a/b"), None);
-    }
+    let mut log = RequestLog::start("coupon-issuer");
+    let outcome = process(issuer, &req, &mut log).await;
+    Ok(log.finish(outcome))
 }
