@@ -23,9 +23,6 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             entries: Mutex::new(HashMap::new()),
         }
     }
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
     /// The value if it is fresh.
     pub fn get(&self, key: &K) -> Option<V> {
         let entries = self.entries.lock().expect("ttl cache");

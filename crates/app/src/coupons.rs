@@ -185,8 +185,13 @@ impl Issuer {
         let store = &template.store;
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
-                let seed = u64::from(Utc::now().timestamp_subsec_nanos());
-                tokio::time::sleep(crate::delivery::backoff(attempt, seed, 5)).await;
+                tokio::time::sleep(crate::delivery::backoff(
+                    attempt,
+                    5,
+                    15,
+                    crate::delivery::backoff_seed(),
+                ))
+                .await;
             }
             let mut coupon = template.clone();
             coupon.code = (self.codes)(req.prefix.as_ref());

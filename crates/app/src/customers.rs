@@ -5,7 +5,7 @@ use crate::error::Result;
 use crate::ports::{Customers, Page};
 use retention_core::profile::{CustomerView, Profile};
 use retention_core::segment::{Cursor, Segment};
-use retention_core::{CustomerId, Email, StoreId};
+use retention_core::{CustomerId, StoreId};
 
 /// Items per page a stream asks for: about 1 MB of DynamoDB items, a bounded amount of memory.
 pub const PAGE_ITEMS: usize = 1000;
@@ -20,21 +20,6 @@ pub async fn show(
         .profile(store, customer)
         .await?
         .map(|profile| view(customer.clone(), profile)))
-}
-
-/// The customers an email belongs to (usually one), with their figures.
-pub async fn show_by_email(
-    customers: &dyn Customers,
-    store: &StoreId,
-    email: &Email,
-) -> Result<Vec<CustomerView>> {
-    let mut out = Vec::new();
-    for id in customers.find_by_email(store, email).await? {
-        if let Some(v) = show(customers, store, &id).await? {
-            out.push(v);
-        }
-    }
-    Ok(out)
 }
 
 pub fn view(customer_id: CustomerId, profile: Profile) -> CustomerView {
@@ -84,9 +69,6 @@ impl<'a> Stream<'a> {
     /// Where the stream stands: `None` before the first page, or at the end once `done`.
     pub fn cursor(&self) -> Option<&Cursor> {
         self.cursor.as_ref()
-    }
-    pub fn done(&self) -> bool {
-        self.done
     }
     /// The next page of whole customers; `None` at the end.
     pub async fn next_page(&mut self) -> Result<Option<Vec<(CustomerId, Profile)>>> {

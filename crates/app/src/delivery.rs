@@ -33,10 +33,17 @@ pub struct Deliveries {
     pub redemptions: Arc<dyn Redemptions>,
 }
 
-/// Spreads retries of identical concurrent deliveries apart without a shared RNG.
-pub(crate) fn backoff(attempt: u32, seed: u64, base_ms: u64) -> Duration {
-    let jitter = (seed ^ (u64::from(attempt) * 7919) ^ u64::from(std::process::id())) % 20;
+/// How long to wait before retry `attempt`: `base_ms` doubling per attempt (up to 32×), plus up to
+/// `jitter_ms` drawn from `seed` (the time, the process), which spreads identical concurrent
+/// retries apart without a shared RNG.
+pub fn backoff(attempt: u32, base_ms: u64, jitter_ms: u64, seed: u64) -> Duration {
+    let jitter = (seed ^ (u64::from(attempt) * 7919)) % jitter_ms.max(1);
     Duration::from_millis(base_ms * (1 << attempt.min(5)) + jitter)
+}
+
+/// A seed for [`backoff`] that differs between processes and moments.
+pub fn backoff_seed() -> u64 {
+    u64::from(std::process::id()) ^ u64::from(Utc::now().timestamp_subsec_nanos())
 }
 
 impl Deliveries {
@@ -78,7 +85,7 @@ impl Deliveries {
                 if let Change::Order(order) = change {
                     // Idempotent per (code, order), so also on a redelivery: a redemption that
                     // failed after the order was stored is finished by the retry.
-                    self.redeem_codes(store, order).await?;
+                    redeem_codes(self.redemptions.as_ref(), store, order).await?;
                 }
                 Ok(applied)
             }
@@ -95,7 +102,7 @@ impl Deliveries {
         let seed = u64::from(markers.at.timestamp_subsec_nanos());
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(backoff(attempt, seed, 10)).await;
+                tokio::time::sleep(backoff(attempt, 10, 20, seed)).await;
             }
             let known = match &read {
                 None => Known::Nothing,
@@ -103,9 +110,11 @@ impl Deliveries {
             };
             let decision = match ledger::decide(change, known, markers.at) {
                 Decision::ReadOrder(order) => {
-                    read = Some(self.ledger.order_record(store, &order).await?);
-                    let Some(r) = &read else { unreachable!() };
-                    ledger::decide(change, Known::Order(r.as_ref()), markers.at)
+                    let record = self.ledger.order_record(store, &order).await?;
+                    let decision =
+                        ledger::decide(change, Known::Order(record.as_ref()), markers.at);
+                    read = Some(record);
+                    decision
                 }
                 d => d,
             };
@@ -155,60 +164,6 @@ impl Deliveries {
             Commit::Duplicate => Some(Applied::Duplicate),
             Commit::GuardFailed | Commit::Conflict => None,
         })
-    }
-
-    /// Records what an order that carries our codes did to them: a redemption, or an invalid one
-    /// with its reason ([`retention_core::coupon::Coupon::redemption_for`] decides).
-    pub async fn redeem_codes(
-        &self,
-        store: &StoreId,
-        order: &Order,
-    ) -> Result<Vec<(CouponCode, RedeemOutcome)>> {
-        let mut out = Vec::new();
-        for code in ledger::codes_to_redeem(order) {
-            if let Some(outcome) = self.redeem_one(store, &code, order).await? {
-                out.push((code, outcome));
-            }
-        }
-        Ok(out)
-    }
-
-    async fn redeem_one(
-        &self,
-        store: &StoreId,
-        code: &CouponCode,
-        order: &Order,
-    ) -> Result<Option<RedeemOutcome>> {
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(
-                    attempt,
-                    u64::from(Utc::now().timestamp_subsec_nanos()),
-                    5,
-                ))
-                .await;
-            }
-            let Some(coupon) = self.redemptions.coupon(store, code).await? else {
-                return Ok(None);
-            };
-            let outcome =
-                coupon.redemption_for(&order.id, &order.customer_id, order.total, order.created_at);
-            if outcome == RedeemOutcome::AlreadyRecorded {
-                return Ok(Some(outcome));
-            }
-            if self
-                .redemptions
-                .record_use(store, &coupon, &order.id, &outcome)
-                .await?
-            {
-                return Ok(Some(outcome));
-            }
-            // Someone recorded a use or this order meanwhile: read again and decide again.
-        }
-        Err(PortError::contention(
-            "recording a coupon redemption",
-            MAX_ATTEMPTS,
-        ))
     }
 
     /// Erases a customer's personal data from the profile and every order record that names them.
@@ -262,4 +217,53 @@ fn order_of(change: &Change) -> OrderId {
         Change::Refund(r) => r.order_id.clone(),
         _ => unreachable!("only order changes read the order record"),
     }
+}
+
+/// Records what an order that carries our codes did to them: a redemption, or an invalid one
+/// with its reason ([`retention_core::coupon::Coupon::redemption_for`] decides). Idempotent per
+/// (code, order), so redeliveries and order updates count once.
+pub async fn redeem_codes(
+    redemptions: &dyn Redemptions,
+    store: &StoreId,
+    order: &Order,
+) -> Result<Vec<(CouponCode, RedeemOutcome)>> {
+    let mut out = Vec::new();
+    for code in ledger::codes_to_redeem(order) {
+        if let Some(outcome) = redeem_one(redemptions, store, &code, order).await? {
+            out.push((code, outcome));
+        }
+    }
+    Ok(out)
+}
+
+async fn redeem_one(
+    redemptions: &dyn Redemptions,
+    store: &StoreId,
+    code: &CouponCode,
+    order: &Order,
+) -> Result<Option<RedeemOutcome>> {
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(attempt, 5, 15, backoff_seed())).await;
+        }
+        let Some(coupon) = redemptions.coupon(store, code).await? else {
+            return Ok(None);
+        };
+        let outcome =
+            coupon.redemption_for(&order.id, &order.customer_id, order.total, order.created_at);
+        if outcome == RedeemOutcome::AlreadyRecorded {
+            return Ok(Some(outcome));
+        }
+        if redemptions
+            .record_use(store, &coupon, &order.id, &outcome)
+            .await?
+        {
+            return Ok(Some(outcome));
+        }
+        // Someone recorded a use or this order meanwhile: read again and decide again.
+    }
+    Err(PortError::contention(
+        "recording a coupon redemption",
+        MAX_ATTEMPTS,
+    ))
 }

@@ -1,6 +1,6 @@
 //! The one error every port returns: our fault or the infrastructure's, never the caller's. It keeps
-//! the cause as its `source()`, so the log line can show the whole chain, and says whether trying
-//! again can help.
+//! the cause as its `source()`, so the log line (`retention_function::chain`) can show the whole
+//! chain, and says whether trying again can help.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -63,17 +63,6 @@ impl PortError {
     pub fn is_retryable(&self) -> bool {
         matches!(self.kind, ErrorKind::Retryable | ErrorKind::Contention)
     }
-    /// The message and every cause below it, `: `-joined, for a log line.
-    pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut next = StdError::source(self);
-        while let Some(e) = next {
-            out.push_str(": ");
-            out.push_str(&e.to_string());
-            next = e.source();
-        }
-        out
-    }
 }
 
 impl fmt::Display for PortError {
@@ -102,7 +91,6 @@ mod tests {
         let e = PortError::new(ErrorKind::Retryable, "reading the store", io);
         assert_eq!(e.to_string(), "reading the store");
         assert_eq!(e.source().unwrap().to_string(), "timed out");
-        assert_eq!(e.chain(), "reading the store: timed out");
         assert!(e.is_retryable());
         assert!(!PortError::bare(ErrorKind::Rejected, "x").is_retryable());
         assert!(!PortError::corrupt("k", "bad").is_retryable());

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use retention_core::coupon::{ApiKeyHash, CheckoutSync, Coupon, CouponCode, RedeemOutcome};
 use retention_core::ledger::{IdentityWrite, OrderRecord, Version, Write};
-use retention_core::profile::{OrderSummary, Profile};
+use retention_core::profile::Profile;
 use retention_core::segment::{bucket, Cursor, Segment};
 use retention_core::store::Store;
-use retention_core::webhook::{OrderStatus, Person};
+use retention_core::webhook::OrderStatus;
 use retention_core::{CustomerId, Email, OrderId, StoreId};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -34,7 +34,6 @@ struct State {
     api_keys: HashMap<StoreId, ApiKeyHash>,
     /// Writes that keep no state the use cases read back (checkouts, data requests).
     other: Vec<(StoreId, Write)>,
-    requests: u64,
 }
 
 /// Every port, in memory.
@@ -52,35 +51,10 @@ impl Memory {
         Self::default()
     }
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        let mut s = self.state.lock().expect("memory store");
-        s.requests += 1;
-        s
-    }
-    /// Calls made so far (each would be one request to the real store).
-    pub fn requests(&self) -> u64 {
-        self.state.lock().expect("memory store").requests
+        self.state.lock().expect("memory store")
     }
     pub fn add_store(&self, store: Store) {
         self.lock().stores.insert(store.id.clone(), (store, 1));
-    }
-    pub fn set_api_key(&self, store: &StoreId, hash: ApiKeyHash) {
-        self.lock().api_keys.insert(store.clone(), hash);
-    }
-    /// Everything the store holds, counted as the table would count items.
-    pub fn items(&self, store: &StoreId) -> usize {
-        let s = self.state.lock().expect("memory store");
-        let customers: usize = s
-            .customers
-            .iter()
-            .filter(|((st, _, _), _)| st == store)
-            .map(|(_, c)| 1 + c.profile.orders.len() + c.profile.refunds.len())
-            .sum();
-        customers
-            + s.stores.keys().filter(|k| *k == store).count()
-            + s.markers.iter().filter(|(st, _)| st == store).count()
-            + s.orders.keys().filter(|(st, _)| st == store).count()
-            + s.coupons.keys().filter(|(st, _)| st == store).count()
-            + s.other.iter().filter(|(st, _)| st == store).count()
     }
 }
 
@@ -452,28 +426,5 @@ impl Redemptions for Memory {
             _ => return Ok(false),
         }
         Ok(true)
-    }
-}
-
-/// A person with only an email, for tests.
-pub fn person(email: &str) -> Person {
-    Person {
-        email: Some(Email::parse(email).expect("an email")),
-        ..Person::default()
-    }
-}
-
-/// An open order summary, for tests.
-pub fn summary_at(t: DateTime<Utc>) -> OrderSummary {
-    OrderSummary {
-        created_at: t,
-        updated_at: t,
-        total: retention_core::Money::new(
-            1000,
-            retention_core::Currency::parse("USD").expect("USD"),
-        ),
-        status: OrderStatus::Open,
-        categories: Default::default(),
-        coupon_codes: vec![],
     }
 }

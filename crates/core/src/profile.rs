@@ -234,23 +234,34 @@ fn div_round(total: i64, n: i64) -> i64 {
 }
 
 impl Person {
-    /// Fills what is missing from `other`; never overwrites (customer updates do that, with a version).
+    /// Fills what is missing from `other`; never overwrites (an order's identity, see
+    /// [`crate::ledger::IdentityWrite::Fill`]).
     pub fn fill_from(&mut self, other: &Person) {
-        if self.email.is_none() {
-            self.email.clone_from(&other.email);
+        self.merge(other, false);
+    }
+
+    /// Overwrites what `other` names and leaves the rest: a customer update that omits the phone
+    /// does not erase it ([`crate::ledger::IdentityWrite::Overwrite`]).
+    pub fn overwrite_with(&mut self, other: &Person) {
+        self.merge(other, true);
+    }
+
+    /// Takes each field `other` has: always (`overwrite`), or only where `self` has none.
+    fn merge(&mut self, other: &Person, overwrite: bool) {
+        fn field<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>, overwrite: bool) {
+            if theirs.is_some() && (overwrite || mine.is_none()) {
+                mine.clone_from(theirs);
+            }
         }
-        if self.first_name.is_none() {
-            self.first_name.clone_from(&other.first_name);
-        }
-        if self.last_name.is_none() {
-            self.last_name.clone_from(&other.last_name);
-        }
-        if self.phone.is_none() {
-            self.phone.clone_from(&other.phone);
-        }
-        if self.accepts_marketing.is_none() {
-            self.accepts_marketing = other.accepts_marketing;
-        }
+        field(&mut self.email, &other.email, overwrite);
+        field(&mut self.first_name, &other.first_name, overwrite);
+        field(&mut self.last_name, &other.last_name, overwrite);
+        field(&mut self.phone, &other.phone, overwrite);
+        field(
+            &mut self.accepts_marketing,
+            &other.accepts_marketing,
+            overwrite,
+        );
     }
 }
 
