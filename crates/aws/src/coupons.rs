@@ -20,16 +20,18 @@ use crate::keys::{order_sk, store_pk, PK, SK, TTL};
 use crate::profiles::{Table, Tx};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
+use retention_app::delivery::{backoff, backoff_seed};
+use retention_app::ports::Redemptions;
+use retention_app::Result as PortResult;
 use retention_core::coupon::{
     ApiKeyHash, CampaignId, CheckoutSync, Coupon, CouponCode, CouponTerms, InvalidRedemption,
     RedeemOutcome, Redemption,
 };
-use retention_core::webhook::{Order, OrderStatus};
+use retention_core::webhook::Order;
 use retention_core::{CustomerId, Email, OrderId, StoreId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::time::Duration;
 
 pub const COUPON_PREFIX: &str = "COUPON#";
 pub const GRANT_PREFIX: &str = "COUPONFOR#";
@@ -170,17 +172,8 @@ fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, Aw
         .set_item(Some(item))
         .condition_expression(condition)
         .build()
-        .map_err(|e| AwsError::sdk("building a coupon write", e))?;
+        .map_err(|e| AwsError::build("building a coupon write", e))?;
     Ok(TransactWriteItem::builder().put(put).build())
-}
-
-fn backoff(attempt: u32) -> Duration {
-    // Spread retries of identical concurrent requests apart; no shared RNG needed.
-    let jitter = (std::process::id() as u64
-        ^ (attempt as u64 * 7919)
-        ^ Utc::now().timestamp_subsec_nanos() as u64)
-        % 15;
-    Duration::from_millis(5 * (1 << attempt.min(5)) + jitter)
 }
 
 impl Table {
@@ -215,7 +208,7 @@ impl Table {
         };
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(backoff(attempt, 5, 15, backoff_seed())).await;
             }
             let mut coupon = template.clone();
             coupon.code = new_code();
@@ -366,135 +359,100 @@ impl Table {
             .collect()
     }
 
-    /// Records what an order that carries coupon codes did to our coupons: a redemption, or an
-    /// invalid one with its reason, plus a link from the order to the coupon and its campaign.
-    /// Codes that are not ours (the store's own codes) are skipped, without a read when they could
-    /// not have been generated here. Idempotent per (code, order), so
-    /// redeliveries and order updates count once. Only open orders redeem.
+    /// Records what an order that carries coupon codes did to our coupons (a redemption, or an
+    /// invalid one with its reason) and links the order to each coupon and its campaign: the use
+    /// case's loop ([`retention_app::delivery::redeem_codes`]) over this table.
     pub async fn redeem_codes(
         &self,
         store: &StoreId,
         order: &Order,
     ) -> Result<Vec<(CouponCode, RedeemOutcome)>, AwsError> {
-        let mut out = Vec::new();
-        if order.status != OrderStatus::Open {
-            return Ok(out);
-        }
-        for raw in &order.coupon_codes {
-            let Ok(code) = CouponCode::parse(raw) else {
-                continue;
-            };
-            if !code.could_be_generated() {
-                continue; // The store's own code: nothing of ours to look up.
-            }
-            if out.iter().any(|(c, _)| *c == code) {
-                continue;
-            }
-            if let Some(outcome) = self.redeem_one(store, &code, order).await? {
-                out.push((code, outcome));
-            }
-        }
-        Ok(out)
+        Ok(retention_app::delivery::redeem_codes(self, store, order).await?)
     }
 
-    async fn redeem_one(
+    /// Writes `outcome` of `order` on the coupon, conditional on the coupon's use count being as
+    /// `coupon` was read and on this order not being recorded yet, with the order's link to the
+    /// coupon in the same transaction. False when the coupon changed meanwhile.
+    async fn write_use(
         &self,
         store: &StoreId,
-        code: &CouponCode,
-        order: &Order,
-    ) -> Result<Option<RedeemOutcome>, AwsError> {
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            let Some(coupon) = self.get_coupon(store, code).await? else {
-                return Ok(None);
-            };
-            let outcome =
-                coupon.redemption_for(&order.id, &order.customer_id, order.total, order.created_at);
-            let red = format!("{REDEMPTION_ATTR}{}", order.id);
-            let inv = format!("{INVALID_ATTR}{}", order.id);
-            let mut names = HashMap::from([
-                ("#red".to_string(), red),
-                ("#inv".to_string(), inv),
-                ("#used".to_string(), "used".to_string()),
-            ]);
-            let mut values = HashMap::from([(
-                ":used".to_string(),
-                AttributeValue::N(coupon.redemptions.len().to_string()),
-            )]);
-            let base = "attribute_exists(PK) AND attribute_not_exists(#red) AND attribute_not_exists(#inv) AND #used = :used";
-            let (update, condition, valid, reason) = match &outcome {
-                RedeemOutcome::AlreadyRecorded => return Ok(Some(outcome)),
-                RedeemOutcome::Redeemed(r) => {
-                    values.insert(":r".into(), to_av(r)?);
-                    values.insert(":one".into(), AttributeValue::N("1".into()));
-                    names.insert("#rev".into(), "revoked_at".into());
-                    (
-                        "SET #red = :r, #used = #used + :one",
-                        format!("{base} AND attribute_not_exists(#rev)"),
-                        true,
-                        None,
-                    )
-                }
-                RedeemOutcome::Invalid(r) => {
-                    values.insert(":r".into(), to_av(r)?);
-                    (
-                        "SET #inv = :r",
-                        base.to_string(),
-                        false,
-                        Some(r.reason.code()),
-                    )
-                }
-            };
-            let coupon_update = Update::builder()
-                .table_name(&self.name)
-                .key(PK, s(store_pk(store)))
-                .key(SK, s(coupon_sk(code)))
-                .update_expression(update)
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .build()
-                .map_err(|e| AwsError::sdk("building a redemption", e))?;
-            let mut link = HashMap::from([
-                ("code".to_string(), s(coupon.code.display())),
-                ("campaign".to_string(), s(coupon.campaign.as_str())),
-                ("valid".to_string(), AttributeValue::Bool(valid)),
-            ]);
-            if let Some(r) = reason {
-                link.insert("reason".into(), s(r));
-            }
-            let order_link = Update::builder()
-                .table_name(&self.name)
-                .key(PK, s(store_pk(store)))
-                .key(SK, s(order_sk(&order.id)))
-                .update_expression("SET #c = :l")
-                .expression_attribute_names(
-                    "#c",
-                    format!("{ORDER_COUPON_ATTR}{}", code.normalized()),
+        coupon: &Coupon,
+        order: &OrderId,
+        outcome: &RedeemOutcome,
+    ) -> Result<bool, AwsError> {
+        let code = &coupon.code;
+        let red = format!("{REDEMPTION_ATTR}{order}");
+        let inv = format!("{INVALID_ATTR}{order}");
+        let mut names = HashMap::from([
+            ("#red".to_string(), red),
+            ("#inv".to_string(), inv),
+            ("#used".to_string(), "used".to_string()),
+        ]);
+        let mut values = HashMap::from([(
+            ":used".to_string(),
+            AttributeValue::N(coupon.redemptions.len().to_string()),
+        )]);
+        let base = "attribute_exists(PK) AND attribute_not_exists(#red) AND attribute_not_exists(#inv) AND #used = :used";
+        let (update, condition, valid, reason) = match outcome {
+            RedeemOutcome::AlreadyRecorded => return Ok(true),
+            RedeemOutcome::Redeemed(r) => {
+                values.insert(":r".into(), to_av(r)?);
+                values.insert(":one".into(), AttributeValue::N("1".into()));
+                names.insert("#rev".into(), "revoked_at".into());
+                (
+                    "SET #red = :r, #used = #used + :one",
+                    format!("{base} AND attribute_not_exists(#rev)"),
+                    true,
+                    None,
                 )
-                .expression_attribute_values(":l", AttributeValue::M(link))
-                .build()
-                .map_err(|e| AwsError::sdk("building an order link", e))?;
-            let tx = self
-                .transact_in(
-                    "writing a coupon",
-                    vec![
-                        TransactWriteItem::builder().update(coupon_update).build(),
-                        TransactWriteItem::builder().update(order_link).build(),
-                    ],
-                )
-                .await?;
-            if let Tx::Committed = tx {
-                return Ok(Some(outcome));
             }
-            // Someone recorded a use or this order meanwhile: read again and decide again.
+            RedeemOutcome::Invalid(r) => {
+                values.insert(":r".into(), to_av(r)?);
+                (
+                    "SET #inv = :r",
+                    base.to_string(),
+                    false,
+                    Some(r.reason.code()),
+                )
+            }
+        };
+        let coupon_update = Update::builder()
+            .table_name(&self.name)
+            .key(PK, s(store_pk(store)))
+            .key(SK, s(coupon_sk(code)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| AwsError::build("building a redemption", e))?;
+        let mut link = HashMap::from([
+            ("code".to_string(), s(coupon.code.display())),
+            ("campaign".to_string(), s(coupon.campaign.as_str())),
+            ("valid".to_string(), AttributeValue::Bool(valid)),
+        ]);
+        if let Some(r) = reason {
+            link.insert("reason".into(), s(r));
         }
-        Err(AwsError::Contention {
-            context: "recording a coupon redemption",
-            attempts: MAX_ATTEMPTS,
-        })
+        let order_link = Update::builder()
+            .table_name(&self.name)
+            .key(PK, s(store_pk(store)))
+            .key(SK, s(order_sk(order)))
+            .update_expression("SET #c = :l")
+            .expression_attribute_names("#c", format!("{ORDER_COUPON_ATTR}{}", code.normalized()))
+            .expression_attribute_values(":l", AttributeValue::M(link))
+            .build()
+            .map_err(|e| AwsError::build("building an order link", e))?;
+        let tx = self
+            .transact_in(
+                "writing a coupon",
+                vec![
+                    TransactWriteItem::builder().update(coupon_update).build(),
+                    TransactWriteItem::builder().update(order_link).build(),
+                ],
+            )
+            .await?;
+        Ok(matches!(tx, Tx::Committed))
     }
 
     /// The coupon campaign an order used, per code, as linked by [`Table::redeem_codes`].
@@ -554,5 +512,21 @@ impl Table {
             .ok_or_else(|| {
                 AwsError::corrupt(format!("{}/{API_KEY_SK}", store_pk(store)), "no hash")
             })
+    }
+}
+
+#[async_trait::async_trait]
+impl Redemptions for Table {
+    async fn coupon(&self, store: &StoreId, code: &CouponCode) -> PortResult<Option<Coupon>> {
+        Ok(self.get_coupon(store, code).await?)
+    }
+    async fn record_use(
+        &self,
+        store: &StoreId,
+        read: &Coupon,
+        order: &OrderId,
+        outcome: &RedeemOutcome,
+    ) -> PortResult<bool> {
+        Ok(self.write_use(store, read, order, outcome).await?)
     }
 }

@@ -24,7 +24,6 @@ use retention_core::{CustomerId, Email, OrderId, RefundId, StoreId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Delivery markers outlive every platform's retry window (Shopify: 48 h; WooCommerce: 5 tries).
 const DELIVERY_TTL_SECS: i64 = 30 * 24 * 3600;
@@ -34,16 +33,7 @@ const MAX_ATTEMPTS: u32 = 8;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// What a delivery did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// The change is in the table.
-    Processed,
-    /// This delivery id was seen before: nothing changed.
-    Duplicate,
-    /// A newer state was already stored: the delivery is recorded, nothing else changed.
-    Stale,
-}
+pub use retention_app::Applied;
 
 /// The table, as the domain sees it. Cheap to clone; build one per process.
 #[derive(Clone)]
@@ -151,7 +141,7 @@ impl Expr {
             .set_expression_attribute_names(Some(self.names))
             .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
             .build()
-            .map_err(|e| AwsError::sdk("building an update", e))?;
+            .map_err(|e| AwsError::build("building an update", e))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }
@@ -230,7 +220,7 @@ impl Table {
                     .item(TTL, n(now.timestamp() + DELIVERY_TTL_SECS))
                     .condition_expression("attribute_not_exists(PK)")
                     .build()
-                    .map_err(|e| AwsError::sdk("building a delivery marker", e))?;
+                    .map_err(|e| AwsError::build("building a delivery marker", e))?;
                 Ok(TransactWriteItem::builder().put(put).build())
             })
             .collect()
@@ -317,12 +307,9 @@ impl Table {
                 for attempt in 0..MAX_ATTEMPTS {
                     if attempt > 0 {
                         // Jitter keeps 100 concurrent retries of one delivery from colliding again in step.
-                        let jitter =
-                            (now.timestamp_subsec_nanos() as u64 ^ (attempt as u64 * 7919)) % 20;
-                        tokio::time::sleep(Duration::from_millis(
-                            10 * (1 << attempt.min(5)) + jitter,
-                        ))
-                        .await;
+                        let seed = u64::from(now.timestamp_subsec_nanos());
+                        tokio::time::sleep(retention_app::delivery::backoff(attempt, 10, 20, seed))
+                            .await;
                     }
                     if let Some(applied) = self.try_apply(store, change, deliveries, now).await? {
                         if let Change::Order(order) = change {
@@ -381,7 +368,7 @@ impl Table {
                 }
                 let put = put
                     .build()
-                    .map_err(|e| AwsError::sdk("building a data request", e))?;
+                    .map_err(|e| AwsError::build("building a data request", e))?;
                 (vec![TransactWriteItem::builder().put(put).build()], None)
             }
             Change::RedactShop | Change::RedactCustomer { .. } => unreachable!("handled in apply"),
@@ -774,7 +761,7 @@ impl Table {
         }
         let put = put
             .build()
-            .map_err(|e| AwsError::sdk("building a checkout", e))?;
+            .map_err(|e| AwsError::build("building a checkout", e))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -907,7 +894,7 @@ impl Table {
                             DeleteRequest::builder()
                                 .set_key(Some(k.clone()))
                                 .build()
-                                .map_err(|e| AwsError::sdk("building a delete", e))?,
+                                .map_err(|e| AwsError::build("building a delete", e))?,
                         )
                         .build())
                 })

@@ -33,7 +33,7 @@ fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, AwsError> {
         .attribute_name(name)
         .key_type(kind)
         .build()
-        .map_err(|e| AwsError::sdk("building the key schema", e))
+        .map_err(|e| AwsError::build("building the key schema", e))
 }
 
 fn string_attr(name: &str) -> Result<AttributeDefinition, AwsError> {
@@ -41,7 +41,7 @@ fn string_attr(name: &str) -> Result<AttributeDefinition, AwsError> {
         .attribute_name(name)
         .attribute_type(ScalarAttributeType::S)
         .build()
-        .map_err(|e| AwsError::sdk("building the attribute definitions", e))
+        .map_err(|e| AwsError::build("building the attribute definitions", e))
 }
 
 /// Creates the table (on-demand) and enables TTL. Returns false when it already existed.
@@ -70,7 +70,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<bool, AwsError>
                             .build(),
                     )
                     .build()
-                    .map_err(|e| AwsError::sdk("building the index", e))?,
+                    .map_err(|e| AwsError::build("building the index", e))?,
             );
     }
     match req.send().await {
@@ -91,7 +91,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<bool, AwsError>
                 .attribute_name(spec.ttl_attribute)
                 .enabled(true)
                 .build()
-                .map_err(|e| AwsError::sdk("building the TTL specification", e))?,
+                .map_err(|e| AwsError::build("building the TTL specification", e))?,
         )
         .send()
         .await
