@@ -645,3 +645,79 @@ fn segments_match(route: &str, path: &str) -> bool {
             .zip(&p)
             .all(|(r, p)| r == p || (r.starts_with('{') && !p.is_empty()))
 }
+
+/// The AWS services a function's own code calls, by its role: every statement but the logs Lambda
+/// writes for it and the dead-letter queue Lambda itself sends failed events to.
+fn services_the_role_grants(t: &Value, function: &str) -> BTreeSet<String> {
+    let role = referenced(&t["Resources"][function]["Properties"]["Role"])
+        .unwrap_or_else(|| panic!("{function}: Role is not a reference to a role in the template"));
+    let mut services = BTreeSet::new();
+    for policy in list(&t["Resources"][role.as_str()]["Properties"]["Policies"]) {
+        for s in list(&policy["PolicyDocument"]["Statement"]) {
+            if text(&s["Sid"]) == "DeadLetters" {
+                continue;
+            }
+            for action in list(&s["Action"]) {
+                let service = text(action).split(':').next().unwrap_or_default();
+                if service != "logs" {
+                    services.insert(service.to_string());
+                }
+            }
+        }
+    }
+    services
+}
+
+/// The AWS SDKs a package links (`cargo tree -e normal`), by IAM service prefix.
+fn sdks_linked(package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            package,
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.strip_prefix("aws-sdk-"))
+        .map(|sdk| match sdk {
+            "sesv2" => "ses".to_string(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// Each function links exactly the SDKs of the services its role lets it call: no SDK it cannot
+/// use (order-webhook has no aws-sdk-ssm, aws-sdk-sesv2 or aws-sdk-sqs), and no grant without code.
+#[test]
+fn each_function_links_the_sdks_its_role_allows_and_no_other() {
+    let t = template();
+    let crates = function_crates();
+    for (name, _) in of_type(&t, "AWS::Serverless::Function") {
+        let binary = binary_of(&t, &name);
+        let package = crates
+            .iter()
+            .find(|c| c.binaries.contains(&binary))
+            .unwrap_or_else(|| panic!("{name}: no crate builds {binary}"));
+        assert_eq!(
+            sdks_linked(&package.package),
+            services_the_role_grants(&t, &name),
+            "{name} ({}): SDKs linked vs services its role grants",
+            package.package
+        );
+    }
+    assert!(!sdks_linked("order-webhook").contains("ssm"));
+}

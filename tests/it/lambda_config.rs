@@ -54,7 +54,7 @@ async fn a_function_configured_as_on_lambda_processes_a_webhook() {
     );
     // The SSM client comes from the same configuration (coupon-issuer's platform credentials);
     // coupon-issuer builds it on first use, not at init.
-    let secrets = retention_aws::coupons::credentials::PlatformSecrets::from_env(&aws);
+    let secrets = retention_ssm::PlatformSecrets::from_env(&aws);
     assert!(!secrets.client_built());
     assert!(secrets.get(&store).await.expect("moto answers").is_none());
     assert!(secrets.client_built());

@@ -177,7 +177,7 @@ pub async fn register(table: &Table, store: &StoreId, platform: Platform, secret
     let s = Store {
         id: store.clone(),
         platform,
-        webhook_secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        webhook_secrets: secrets.iter().map(|s| (*s).into()).collect(),
         name: Some("Test store".into()),
         from_email: None,
         timezone: None,

@@ -125,8 +125,9 @@ impl Aws {
         aws_sdk_dynamodb::Client::new(&self.sdk)
     }
 
-    pub fn ssm(&self) -> aws_sdk_ssm::Client {
-        aws_sdk_ssm::Client::new(&self.sdk)
+    /// The shared SDK configuration, for the adapter crates of other services (retention-ssm).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
     }
 }
 

@@ -13,8 +13,6 @@
 //! conditionally on exactly what they read (the use count and the absence of this order), retrying
 //! when someone else got there first: two orders racing for the last use cannot both count.
 
-pub mod credentials;
-
 use crate::error::AwsError;
 use crate::keys::{order_sk, store_pk, PK, SK, TTL};
 use crate::profiles::{Table, Tx};

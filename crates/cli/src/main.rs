@@ -5,12 +5,12 @@ mod model;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use retention_aws::coupons::credentials::PlatformSecrets;
 use retention_aws::{schema, Applied, Aws, Settings, Table};
 use retention_core::profile::{Profile, ProfileStats};
-use retention_core::store::Store;
+use retention_core::store::{Store, WebhookSecret};
 use retention_core::webhook::Platform;
 use retention_core::{Currency, CustomerId, Email, StoreId};
+use retention_ssm::PlatformSecrets;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -192,6 +192,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Store(StoreCommand::Add(args)) => store_add(&table, args).await?,
         Command::Store(StoreCommand::RemoveSecret { store, secret }) => {
             let (mut s, rev) = load_store(&table, &store).await?;
+            let secret = WebhookSecret::new(secret);
             if !s.webhook_secrets.contains(&secret) {
                 bail!("store {store} has no such webhook secret");
             }
@@ -210,7 +211,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Store(StoreCommand::Show { store }) => {
             let (s, _) = load_store(&table, &store).await?;
             let mut shown = s.clone();
-            shown.webhook_secrets = s.webhook_secrets.iter().map(|x| mask(x)).collect();
+            shown.webhook_secrets = s
+                .webhook_secrets
+                .iter()
+                .map(|x| mask(x.expose()).into())
+                .collect();
             println!("{}", serde_json::to_string_pretty(&shown)?);
         }
         Command::Customer(CustomerCommand::Show {
@@ -295,7 +300,7 @@ async fn store_add(table: &Table, a: StoreAdd) -> Result<()> {
                 Store {
                     id: a.store.clone(),
                     platform,
-                    webhook_secrets: vec![a.webhook_secret.clone()],
+                    webhook_secrets: vec![a.webhook_secret.as_str().into()],
                     name: a.name.clone(),
                     from_email: a.from_email.clone(),
                     timezone: a.timezone.clone(),
@@ -308,7 +313,7 @@ async fn store_add(table: &Table, a: StoreAdd) -> Result<()> {
                 if s.platform != platform {
                     bail!("store {} is a {} store, not {}", s.id, s.platform, platform);
                 }
-                s.add_secret(a.webhook_secret.clone());
+                s.add_secret(a.webhook_secret.as_str().into());
                 s.name = a.name.clone().or(s.name);
                 s.from_email = a.from_email.clone().or(s.from_email);
                 s.timezone = a.timezone.clone().or(s.timezone);

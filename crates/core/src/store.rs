@@ -8,12 +8,56 @@ use serde::{Deserialize, Serialize};
 /// At most two webhook secrets: the current one and, during a rotation, the previous one.
 pub const MAX_SECRETS: usize = 2;
 
+/// A webhook signing secret. It is stored as a plain string (the table is the secret store for
+/// these: the platform generated them and must be able to send them), but its `Debug` prints
+/// nothing of it, so a `{:?}` of a store, a log line or an error never carries one. Read it with
+/// [`WebhookSecret::expose`], at the one place that signs or compares.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for verifying a signature (or showing the operator a masked form).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
+/// The bytes the HMAC is keyed with.
+impl AsRef<[u8]> for WebhookSecret {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl From<String> for WebhookSecret {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for WebhookSecret {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Store {
     pub id: StoreId,
     pub platform: Platform,
     /// Newest first. Both verify until the old one is removed.
-    pub webhook_secrets: Vec<String>,
+    pub webhook_secrets: Vec<WebhookSecret>,
     pub name: Option<String>,
     pub from_email: Option<Email>,
     pub timezone: Option<String>,
@@ -22,9 +66,37 @@ pub struct Store {
 
 impl Store {
     /// Adds a secret for rotation, keeping at most [`MAX_SECRETS`] (the oldest is dropped).
-    pub fn add_secret(&mut self, secret: String) {
+    pub fn add_secret(&mut self, secret: WebhookSecret) {
         self.webhook_secrets.retain(|s| *s != secret);
         self.webhook_secrets.insert(0, secret);
         self.webhook_secrets.truncate(MAX_SECRETS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_carries_a_secret() {
+        let mut store = Store {
+            id: StoreId::parse("acme").unwrap(),
+            platform: Platform::Shopify,
+            webhook_secrets: vec!["old-secret-4711".into()],
+            name: Some("Acme".into()),
+            from_email: None,
+            timezone: None,
+            currency: None,
+        };
+        store.add_secret("new-secret-0815".into());
+        let shown = format!("{store:?} {store:#?}");
+        assert!(
+            !shown.contains("4711") && !shown.contains("0815"),
+            "{shown}"
+        );
+        assert!(shown.contains("acme"), "the rest is still shown: {shown}");
+        // Stored as the plain string it always was.
+        let json = serde_json::to_value(&store).unwrap();
+        assert_eq!(json["webhook_secrets"][0], "new-secret-0815");
     }
 }

@@ -11,7 +11,6 @@
 use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use retention_aws::coupons::credentials::PlatformSecrets;
 use retention_aws::coupons::{Dedupe, IssueError, Issued};
 use retention_aws::{AwsError, StoreCache, Table};
 use retention_core::coupon::{
@@ -22,6 +21,7 @@ use retention_core::webhook::Platform;
 use retention_core::{Currency, CustomerId, Money, StoreId};
 use retention_function::{body_within, header, json, Outcome, RequestLog, Router};
 use retention_platforms::{Credentials, PlatformClient, PlatformError, RetryPolicy};
+use retention_ssm::PlatformSecrets;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};

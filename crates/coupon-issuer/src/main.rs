@@ -2,8 +2,8 @@
 
 use coupon_issuer::{handle, Issuer};
 use lambda_http::{run, service_fn, Error};
-use retention_aws::coupons::credentials::PlatformSecrets;
 use retention_aws::{Aws, Settings, Table};
+use retention_ssm::PlatformSecrets;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -4,7 +4,7 @@
 //!
 //! Its own crate because it is the only code that speaks HTTP to third parties: `reqwest` stays out
 //! of the functions that do not need it. Credentials are `SecretString`s from SSM (see
-//! `retention_aws::coupons::credentials`) and appear in no log line or error.
+//! `retention_ssm`) and appear in no log line or error.
 //!
 //! Rate limits (HTTP 429 with `Retry-After`, Shopify's `THROTTLED` GraphQL error) and server errors
 //! are retried with backoff; a bad token, or a request the platform refuses, fails at once with a

@@ -6,7 +6,7 @@
 //! One parameter per store: `<prefix>/stores/<store_id>/platform`, holding the JSON the platforms
 //! crate reads (see docs/coupons.md).
 
-use crate::error::AwsError;
+use retention_aws::{Aws, AwsError};
 use retention_core::StoreId;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::{Arc, OnceLock};
@@ -19,13 +19,13 @@ pub const DEFAULT_PREFIX: &str = "/retention";
 /// coupons on ever need this one.
 #[derive(Clone)]
 pub struct PlatformSecrets {
-    ssm: Arc<(crate::Aws, OnceLock<aws_sdk_ssm::Client>)>,
+    ssm: Arc<(Aws, OnceLock<aws_sdk_ssm::Client>)>,
     prefix: String,
 }
 
 impl PlatformSecrets {
     /// Parameters under `prefix`, read with a client from `aws`.
-    pub fn new(aws: &crate::Aws, prefix: impl Into<String>) -> Self {
+    pub fn new(aws: &Aws, prefix: impl Into<String>) -> Self {
         Self {
             ssm: Arc::new((aws.clone(), OnceLock::new())),
             prefix: prefix.into().trim_end_matches('/').to_string(),
@@ -33,7 +33,7 @@ impl PlatformSecrets {
     }
 
     /// The prefix from `RETENTION_SSM_PREFIX` (default `/retention`).
-    pub fn from_env(aws: &crate::Aws) -> Self {
+    pub fn from_env(aws: &Aws) -> Self {
         let prefix = std::env::var("RETENTION_SSM_PREFIX")
             .ok()
             .filter(|p| !p.is_empty())
@@ -42,7 +42,9 @@ impl PlatformSecrets {
     }
 
     fn client(&self) -> &aws_sdk_ssm::Client {
-        self.ssm.1.get_or_init(|| self.ssm.0.ssm())
+        self.ssm
+            .1
+            .get_or_init(|| aws_sdk_ssm::Client::new(self.ssm.0.sdk_config()))
     }
 
     /// Whether the SSM client has been built yet.
@@ -88,5 +90,15 @@ impl PlatformSecrets {
             .await
             .map_err(|e| AwsError::sdk("storing platform credentials", e))?;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl retention_app::ports::PlatformSecrets for PlatformSecrets {
+    async fn platform_secret(
+        &self,
+        store: &StoreId,
+    ) -> retention_app::error::Result<Option<SecretString>> {
+        Ok(self.get(store).await?)
     }
 }
