@@ -259,25 +259,27 @@ struct FunctionCrate {
     binaries: Vec<String>,
 }
 
-fn function_crates() -> Vec<FunctionCrate> {
+/// What `cargo <args> --offline` prints in the workspace (the cargo running the tests).
+fn cargo(args: &[&str]) -> Vec<u8> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
+        .args(args)
+        .arg("--offline")
         .current_dir(workspace_root())
         .output()
-        .expect("cargo metadata");
+        .unwrap_or_else(|e| panic!("cargo {}: {e}", args[0]));
     assert!(
         out.status.success(),
-        "cargo metadata: {}",
+        "cargo {}: {}",
+        args[0],
         String::from_utf8_lossy(&out.stderr)
     );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    out.stdout
+}
+
+fn function_crates() -> Vec<FunctionCrate> {
+    let out = cargo(&["metadata", "--format-version", "1", "--no-deps"]);
+    let meta: serde_json::Value = serde_json::from_slice(&out).expect("metadata JSON");
     let mut found = Vec::new();
     for p in meta["packages"].as_array().expect("packages") {
         let is_lambda = p["dependencies"].as_array().into_iter().flatten().any(|d| {
@@ -670,27 +672,8 @@ fn services_the_role_grants(t: &Value, function: &str) -> BTreeSet<String> {
 
 /// The AWS SDKs a package links (`cargo tree -e normal`), by IAM service prefix.
 fn sdks_linked(package: &str) -> BTreeSet<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "tree",
-            "-p",
-            package,
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-            "--offline",
-        ])
-        .current_dir(workspace_root())
-        .output()
-        .expect("cargo tree");
-    assert!(
-        out.status.success(),
-        "cargo tree: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let out = cargo(&["tree", "-p", package, "-e", "normal", "--prefix", "none"]);
+    String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|l| l.split_whitespace().next()?.strip_prefix("aws-sdk-"))
         .map(|sdk| match sdk {

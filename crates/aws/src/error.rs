@@ -84,11 +84,11 @@ impl AwsError {
 
 impl From<AwsError> for PortError {
     fn from(e: AwsError) -> Self {
+        if let AwsError::Port(p) = e {
+            return p;
+        }
         let kind = match &e {
-            AwsError::Port(_) => {
-                let AwsError::Port(p) = e else { unreachable!() };
-                return p;
-            }
+            AwsError::Port(_) => unreachable!("returned above"),
             AwsError::Sdk {
                 retryable: true, ..
             } => ErrorKind::Retryable,
