@@ -2,12 +2,12 @@
 //! client of a process is built from.
 
 use crate::AwsError;
-use aws_config::identity::IdentityCache;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_smithy_async::rt::sleep::default_async_sleep;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
+use aws_smithy_runtime::client::identity::IdentityCache;
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
@@ -15,6 +15,8 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::region::Region;
+use aws_types::SdkConfig;
 use std::time::Duration;
 
 pub const DEFAULT_TABLE: &str = "retention";
@@ -112,7 +114,8 @@ impl Aws {
     }
 
     /// For a person's machine (the CLI): the SDK's default chains (environment, profiles, SSO,
-    /// `credential_process`, …) and the system's CA roots.
+    /// `credential_process`, …) and the system's CA roots. Feature `workstation`.
+    #[cfg(feature = "workstation")]
     pub async fn for_workstation() -> Self {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .http_client(https(TrustStore::default()))
