@@ -12,6 +12,7 @@ use serde_norway::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 fn template() -> Value {
     let path = workspace_root().join("infra/template.yaml");
@@ -500,8 +501,15 @@ struct Handlers {
 impl Handlers {
     async fn new() -> Self {
         Self {
-            order_webhook: order_webhook::App::new(fresh_table("infra-routes").await),
-            coupon_issuer: coupon_issuer::Issuer::new(fresh_table("infra-routes").await, None),
+            order_webhook: order_webhook::App::new(webhook_ports(
+                &fresh_table("infra-routes").await,
+            )),
+            coupon_issuer: issuer(
+                &fresh_table("infra-routes").await,
+                None,
+                Default::default(),
+                Duration::ZERO,
+            ),
         }
     }
 

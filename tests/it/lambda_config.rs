@@ -34,7 +34,7 @@ async fn a_function_configured_as_on_lambda_processes_a_webhook() {
     let table = Table::new(client, name);
     let store = retention_core::StoreId::parse("lambda-shop").unwrap();
     register(&table, &store, Platform::Shopify, &[SECRET]).await;
-    let app = order_webhook::App::new(table);
+    let app = order_webhook::App::new(webhook_ports(&table));
     let body = bytes(&shopify_order(
         4100,
         900,

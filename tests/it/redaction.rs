@@ -1,6 +1,7 @@
 //! Privacy topics: personal data goes, anonymous figures stay; a shop's data goes entirely.
 
 use crate::fixtures::*;
+use retention_app::ports::Customers;
 use retention_core::webhook::Platform;
 use retention_core::{CustomerId, Email, OrderId};
 use retention_tests::*;

@@ -145,10 +145,49 @@ pub async fn fresh_table(test: &str) -> Table {
 
 pub const SECRET: &str = "test-secret-123";
 
+/// The order-webhook's ports, all on `table` (as its `main.rs` wires them).
+pub fn webhook_ports(table: &Table) -> order_webhook::Ports {
+    let table = Arc::new(table.clone());
+    order_webhook::Ports {
+        stores: table.clone(),
+        deliveries: retention_app::Deliveries {
+            ledger: table.clone(),
+            erasure: table.clone(),
+            redemptions: table,
+        },
+    }
+}
+
+/// The coupon use case on `table` (as coupon-issuer's `main.rs` wires it), creating codes on
+/// platforms with the credentials in `secrets`, if any.
+pub fn issuer(
+    table: &Table,
+    secrets: Option<retention_ssm::PlatformSecrets>,
+    retry: retention_platforms::RetryPolicy,
+    cache_ttl: Duration,
+) -> coupon_issuer::Issuer {
+    let table = Arc::new(table.clone());
+    let checkouts = secrets.map(|s| {
+        Arc::new(retention_platforms::PlatformCheckouts::new(
+            Arc::new(s),
+            retry,
+            cache_ttl,
+        )) as Arc<dyn retention_app::ports::Checkouts>
+    });
+    coupon_issuer::Issuer::new(coupon_issuer::IssuerPorts {
+        stores: table.clone(),
+        coupons: table.clone(),
+        customers: table,
+        checkouts,
+    })
+    .with_cache_ttl(cache_ttl)
+}
+
 /// A table with one registered store, and the handler's state around it.
 pub struct TestApp {
     pub app: Arc<App>,
     pub store: StoreId,
+    table: Table,
 }
 
 impl TestApp {
@@ -157,15 +196,20 @@ impl TestApp {
         let store = StoreId::parse(format!("{}-store", platform)).unwrap();
         register(&table, &store, platform, &[SECRET]).await;
         // No store cache in tests: a test that rotates secrets sees the change at once.
-        let app = App::with(table, Arc::new(chrono::Utc::now), Duration::ZERO);
+        let app = App::with(
+            webhook_ports(&table),
+            Arc::new(chrono::Utc::now),
+            Duration::ZERO,
+        );
         Self {
             app: Arc::new(app),
             store,
+            table,
         }
     }
 
     pub fn table(&self) -> &Table {
-        self.app.table()
+        &self.table
     }
 
     pub async fn send(&self, req: Request) -> (u16, serde_json::Value) {
@@ -269,4 +313,9 @@ pub fn generic_webhook(store: &StoreId, secret: &str, body: &[u8], t: i64) -> Re
 
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The delivery use case on `table` (what order-webhook and `retention import` call).
+pub fn deliveries(table: &Table) -> retention_app::Deliveries {
+    webhook_ports(table).deliveries
 }

@@ -7,7 +7,7 @@ use crate::error::{PortError, Result};
 use crate::ports::{Checkouts, CouponIssuing, Customers, Dedupe, StoreDirectory, Stored};
 use chrono::{DateTime, Utc};
 use retention_core::coupon::{
-    ApiKeyHash, CheckoutSync, CodePrefix, Coupon, CouponCode, FieldError, IssueRequest,
+    ApiKeyHash, CheckoutSync, CodePrefix, Coupon, CouponCode, Discount, FieldError, IssueRequest,
 };
 use retention_core::store::Store;
 use retention_core::webhook::Platform;
@@ -233,4 +233,40 @@ impl Issuer {
             .ok_or_else(|| PortError::corrupt(code.normalized(), "its coupon is missing"))?;
         Ok((existing, false))
     }
+}
+
+/// The coupon as callers see it: amounts as decimal strings, the terms in words.
+pub fn view(c: &Coupon, now: DateTime<Utc>) -> serde_json::Value {
+    let (kind, value, currency) = match c.terms.discount {
+        Discount::Percentage { basis_points } => {
+            ("percentage", Some(percent_text(basis_points)), None)
+        }
+        Discount::FixedAmount { amount } => (
+            "fixed_amount",
+            Some(amount.to_decimal().to_string()),
+            Some(amount.currency.to_string()),
+        ),
+        Discount::FreeShipping => ("free_shipping", None, None),
+    };
+    serde_json::json!({
+        "code": c.code.display(),
+        "campaign": c.campaign,
+        "customer_id": c.customer_id,
+        "kind": kind,
+        "value": value,
+        "currency": currency.or_else(|| c.terms.minimum_order.map(|m| m.currency.to_string())),
+        "minimum_order": c.terms.minimum_order.map(|m| m.to_decimal().to_string()),
+        "expires_at": c.terms.expires_at.to_rfc3339(),
+        "usage_limit": c.terms.usage_limit,
+        "uses": c.redemptions.len(),
+        "invalid_uses": c.invalid_redemptions.len(),
+        "status": c.status(now).to_string(),
+        "terms": c.terms.to_string(),
+        "checkout": c.checkout,
+    })
+}
+
+fn percent_text(basis_points: u32) -> String {
+    let text = format!("{}.{:02}", basis_points / 100, basis_points % 100);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -14,18 +14,16 @@
 //! when someone else got there first: two orders racing for the last use cannot both count.
 
 use crate::error::AwsError;
-use crate::keys::{order_sk, store_pk, PK, SK, TTL};
-use crate::profiles::{Table, Tx};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use crate::keys::{order_sk, store_pk, PK, SK};
+use crate::table::{from_item, put, s, to_av, to_item, Expr, Item, Range, Table, Tx};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
-use retention_app::delivery::{backoff, backoff_seed};
-use retention_app::ports::Redemptions;
+use retention_app::ports::{CouponAdmin, CouponIssuing, Dedupe, Redemptions, Stored};
 use retention_app::Result as PortResult;
 use retention_core::coupon::{
     ApiKeyHash, CampaignId, CheckoutSync, Coupon, CouponCode, CouponTerms, InvalidRedemption,
     RedeemOutcome, Redemption,
 };
-use retention_core::webhook::Order;
 use retention_core::{CustomerId, Email, OrderId, StoreId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -39,9 +37,6 @@ pub const REDEMPTION_ATTR: &str = "red#";
 pub const INVALID_ATTR: &str = "inv#";
 /// On an order item: which coupon (and campaign) the order used, per code.
 pub const ORDER_COUPON_ATTR: &str = "cpn#";
-const MAX_ATTEMPTS: u32 = 8;
-
-type Item = HashMap<String, AttributeValue>;
 
 pub fn coupon_sk(code: &CouponCode) -> String {
     format!("{COUPON_PREFIX}{}", code.normalized())
@@ -55,6 +50,20 @@ pub fn idempotency_sk(key: &str) -> String {
         "{IDEMPOTENCY_PREFIX}{}",
         hex::encode(Sha256::digest(key.as_bytes()))
     )
+}
+
+/// `COUPONFOR#…` or `IDEMP#…`: which code a (campaign, customer), or an idempotency key, got.
+#[derive(Serialize, Deserialize)]
+struct DedupeItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<i64>,
 }
 
 /// The coupon item's fixed part; redemptions are attributes of their own beside it.
@@ -76,52 +85,6 @@ struct CouponItem {
     revoked_at: Option<DateTime<Utc>>,
     checkout: CheckoutSync,
     used: u32,
-}
-
-/// How issuing went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Issued {
-    /// This call stored the coupon.
-    New(Coupon),
-    /// An earlier (or concurrent) identical request did; this is its coupon.
-    Existing(Coupon),
-}
-
-impl Issued {
-    pub fn coupon(&self) -> &Coupon {
-        match self {
-            Issued::New(c) | Issued::Existing(c) => c,
-        }
-    }
-    pub fn into_coupon(self) -> Coupon {
-        match self {
-            Issued::New(c) | Issued::Existing(c) => c,
-        }
-    }
-}
-
-/// What makes two issue requests "the same".
-#[derive(Debug, Clone)]
-pub enum Dedupe<'a> {
-    /// One coupon per (campaign, customer): scans and surveys.
-    Grant,
-    /// One coupon per idempotency key, provided the request is the same (by its fingerprint).
-    Key { key: &'a str, fingerprint: &'a str },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum IssueError {
-    #[error("the Idempotency-Key was already used with a different request")]
-    KeyReused,
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn to_av<T: Serialize>(v: &T) -> Result<AttributeValue, AwsError> {
-    serde_dynamo::to_attribute_value(v).map_err(|e| AwsError::corrupt("(value being written)", e))
 }
 
 fn coupon_from_item(item: Item) -> Result<Coupon, AwsError> {
@@ -164,124 +127,70 @@ fn coupon_from_item(item: Item) -> Result<Coupon, AwsError> {
     })
 }
 
-fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, AwsError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(condition)
-        .build()
-        .map_err(|e| AwsError::build("building a coupon write", e))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
 impl Table {
-    async fn get_item(&self, sk: String, store: &StoreId) -> Result<Option<Item>, AwsError> {
-        self.count();
-        Ok(self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .key(PK, s(store_pk(store)))
-            .key(SK, s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk("reading a coupon", e))?
-            .item)
-    }
-
-    /// Stores `template` under a fresh code from `new_code`, unless a coupon for the same request
-    /// exists (see [`Dedupe`]), in which case that one is returned. A code that is already taken
-    /// (with 79 random bits, only an injected generator makes that happen) is drawn again.
-    pub async fn issue_coupon(
-        &self,
-        template: &Coupon,
-        dedupe: Dedupe<'_>,
-        new_code: &mut (dyn FnMut() -> CouponCode + Send),
-    ) -> Result<Issued, IssueError> {
-        let store = &template.store;
-        let (dedupe_sk, fingerprint) = match &dedupe {
-            Dedupe::Grant => (grant_sk(&template.campaign, &template.customer_id), None),
+    /// Stores `coupon` under its code with the dedupe marker, both conditional on not existing,
+    /// in one transaction: of 50 identical requests exactly one commits.
+    async fn write_coupon(&self, coupon: &Coupon, dedupe: &Dedupe<'_>) -> Result<Stored, AwsError> {
+        let store = &coupon.store;
+        let (dedupe_sk, fingerprint) = match dedupe {
+            Dedupe::Grant => (grant_sk(&coupon.campaign, &coupon.customer_id), None),
             Dedupe::Key { key, fingerprint } => (idempotency_sk(key), Some(*fingerprint)),
         };
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(attempt, 5, 15, backoff_seed())).await;
-            }
-            let mut coupon = template.clone();
-            coupon.code = new_code();
-            let item = CouponItem {
-                pk: store_pk(store),
-                sk: coupon_sk(&coupon.code),
-                code: coupon.code.clone(),
-                store: store.clone(),
-                campaign: coupon.campaign.clone(),
-                customer_id: coupon.customer_id.clone(),
-                email: coupon.email.clone(),
-                terms: coupon.terms.clone(),
-                issued_at: coupon.issued_at,
-                revoked_at: None,
-                checkout: coupon.checkout.clone(),
-                used: 0,
+        let item = CouponItem {
+            pk: store_pk(store),
+            sk: coupon_sk(&coupon.code),
+            code: coupon.code.clone(),
+            store: store.clone(),
+            campaign: coupon.campaign.clone(),
+            customer_id: coupon.customer_id.clone(),
+            email: coupon.email.clone(),
+            terms: coupon.terms.clone(),
+            issued_at: coupon.issued_at,
+            revoked_at: None,
+            checkout: coupon.checkout.clone(),
+            used: 0,
+        };
+        let item = to_item(&coupon_sk(&coupon.code), item)?;
+        let marker = DedupeItem {
+            pk: store_pk(store),
+            sk: dedupe_sk.clone(),
+            code: coupon.code.normalized().to_string(),
+            fingerprint: fingerprint.map(str::to_string),
+            // The key matters as long as the coupon can be used.
+            ttl: fingerprint.map(|_| coupon.terms.expires_at.timestamp() + 86_400),
+        };
+        let marker = to_item(&dedupe_sk, marker)?;
+        let tx = self
+            .transact(
+                "writing a coupon",
+                vec![
+                    put(&self.name, item, Some("attribute_not_exists(PK)"))?,
+                    put(&self.name, marker, Some("attribute_not_exists(PK)"))?,
+                ],
+            )
+            .await?;
+        if matches!(tx, Tx::Committed) {
+            return Ok(Stored::Stored);
+        }
+        if tx.failed(1) {
+            let Some(marker) = self
+                .get(store, &dedupe_sk, "reading a coupon marker")
+                .await?
+            else {
+                return Ok(Stored::Conflict); // Gone again (an expired key): try once more.
             };
-            let item = serde_dynamo::to_item(item)
-                .map_err(|e| AwsError::corrupt(coupon_sk(&coupon.code), e))?;
-            let mut marker: Item = HashMap::from([
-                (PK.to_string(), s(store_pk(store))),
-                (SK.to_string(), s(dedupe_sk.clone())),
-                ("code".to_string(), s(coupon.code.normalized())),
-            ]);
-            if let Some(f) = fingerprint {
-                marker.insert("fingerprint".into(), s(f));
-                // The key matters as long as the coupon can be used.
-                marker.insert(
-                    TTL.into(),
-                    AttributeValue::N((coupon.terms.expires_at.timestamp() + 86_400).to_string()),
-                );
-            }
-            let tx = self
-                .transact_in(
-                    "writing a coupon",
-                    vec![
-                        put(&self.name, item, "attribute_not_exists(PK)")?,
-                        put(&self.name, marker, "attribute_not_exists(PK)")?,
-                    ],
-                )
-                .await?;
-            match tx {
-                Tx::Committed => return Ok(Issued::New(coupon)),
-                _ if tx.failed(1) => {
-                    let Some(marker) = self.get_item(dedupe_sk.clone(), store).await? else {
-                        continue; // Gone again (an expired key): try once more.
-                    };
-                    if let Some(f) = fingerprint {
-                        let stored = marker.get("fingerprint").and_then(|v| v.as_s().ok());
-                        if stored.map(String::as_str) != Some(f) {
-                            return Err(IssueError::KeyReused);
-                        }
-                    }
-                    let code = marker
-                        .get("code")
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|c| CouponCode::parse(c).ok())
-                        .ok_or_else(|| AwsError::corrupt(&dedupe_sk, "no code"))?;
-                    let existing = self
-                        .get_coupon(store, &code)
-                        .await?
-                        .ok_or_else(|| AwsError::corrupt(&dedupe_sk, "its coupon is missing"))?;
-                    return Ok(Issued::Existing(existing));
-                }
-                _ if tx.failed(0) => {
-                    tracing::warn!(store = %store, "coupon code collision; drawing another");
-                }
-                _ => {} // A conflicting transaction: retry.
-            }
+            let marker: DedupeItem = from_item(&dedupe_sk, marker)?;
+            let code =
+                CouponCode::parse(&marker.code).map_err(|e| AwsError::corrupt(&dedupe_sk, e))?;
+            return Ok(Stored::AlreadyIssued {
+                code,
+                fingerprint: marker.fingerprint,
+            });
         }
-        Err(AwsError::Contention {
-            context: "issuing a coupon",
-            attempts: MAX_ATTEMPTS,
+        if tx.failed(0) {
+            return Ok(Stored::CodeTaken);
         }
-        .into())
+        Ok(Stored::Conflict)
     }
 
     pub async fn get_coupon(
@@ -289,7 +198,7 @@ impl Table {
         store: &StoreId,
         code: &CouponCode,
     ) -> Result<Option<Coupon>, AwsError> {
-        self.get_item(coupon_sk(code), store)
+        self.get(store, &coupon_sk(code), "reading a coupon")
             .await?
             .map(coupon_from_item)
             .transpose()
@@ -302,18 +211,11 @@ impl Table {
         code: &CouponCode,
         checkout: &CheckoutSync,
     ) -> Result<(), AwsError> {
-        self.count();
-        self.client
-            .update_item()
-            .table_name(&self.name)
-            .key(PK, s(store_pk(store)))
-            .key(SK, s(coupon_sk(code)))
-            .update_expression("SET checkout = :c")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":c", to_av(checkout)?)
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk("recording the checkout state", e))?;
+        let mut e = Expr::default();
+        e.set("checkout", to_av(checkout)?);
+        e.condition("attribute_exists(PK)".into());
+        self.update_one(store, &coupon_sk(code), e, "recording the checkout state")
+            .await?;
         Ok(())
     }
 
@@ -324,48 +226,25 @@ impl Table {
         code: &CouponCode,
         now: DateTime<Utc>,
     ) -> Result<bool, AwsError> {
-        self.count();
-        match self
-            .client
-            .update_item()
-            .table_name(&self.name)
-            .key(PK, s(store_pk(store)))
-            .key(SK, s(coupon_sk(code)))
-            .update_expression("SET revoked_at = if_not_exists(revoked_at, :t)")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":t", to_av(&now)?)
-            .send()
+        let mut e = Expr::default();
+        e.set_if_absent("revoked_at", to_av(&now)?);
+        e.condition("attribute_exists(PK)".into());
+        self.update_one(store, &coupon_sk(code), e, "revoking a coupon")
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsError::sdk("revoking a coupon", e)),
-        }
     }
 
     /// Every coupon of a store, in code order.
     pub async fn list_coupons(&self, store: &StoreId) -> Result<Vec<Coupon>, AwsError> {
-        self.query_store(store, Some(COUPON_PREFIX), None, "listing coupons")
-            .await?
-            .into_iter()
-            .map(coupon_from_item)
-            .collect()
-    }
-
-    /// Records what an order that carries coupon codes did to our coupons (a redemption, or an
-    /// invalid one with its reason) and links the order to each coupon and its campaign: the use
-    /// case's loop ([`retention_app::delivery::redeem_codes`]) over this table.
-    pub async fn redeem_codes(
-        &self,
-        store: &StoreId,
-        order: &Order,
-    ) -> Result<Vec<(CouponCode, RedeemOutcome)>, AwsError> {
-        Ok(retention_app::delivery::redeem_codes(self, store, order).await?)
+        self.query_all(
+            store,
+            &Range::Prefix(COUPON_PREFIX),
+            None,
+            "listing coupons",
+        )
+        .await?
+        .into_iter()
+        .map(coupon_from_item)
+        .collect()
     }
 
     /// Writes `outcome` of `order` on the coupon, conditional on the coupon's use count being as
@@ -442,7 +321,7 @@ impl Table {
             .build()
             .map_err(|e| AwsError::build("building an order link", e))?;
         let tx = self
-            .transact_in(
+            .transact(
                 "writing a coupon",
                 vec![
                     TransactWriteItem::builder().update(coupon_update).build(),
@@ -453,13 +332,16 @@ impl Table {
         Ok(matches!(tx, Tx::Committed))
     }
 
-    /// The coupon campaign an order used, per code, as linked by [`Table::redeem_codes`].
+    /// The coupon campaign an order used, per code, as linked by a redemption.
     pub async fn order_coupon_links(
         &self,
         store: &StoreId,
         order: &OrderId,
     ) -> Result<Vec<(String, String, bool)>, AwsError> {
-        let Some(item) = self.get_item(order_sk(order), store).await? else {
+        let Some(item) = self
+            .get(store, &order_sk(order), "reading an order")
+            .await?
+        else {
             return Ok(vec![]);
         };
         let mut out: Vec<(String, String, bool)> = item
@@ -500,7 +382,7 @@ impl Table {
     }
 
     pub async fn get_api_key(&self, store: &StoreId) -> Result<Option<ApiKeyHash>, AwsError> {
-        let Some(item) = self.get_item(API_KEY_SK.into(), store).await? else {
+        let Some(item) = self.get(store, API_KEY_SK, "reading the API key").await? else {
             return Ok(None);
         };
         item.get("sha256")
@@ -526,5 +408,49 @@ impl Redemptions for Table {
         outcome: &RedeemOutcome,
     ) -> PortResult<bool> {
         Ok(self.write_use(store, read, order, outcome).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl CouponIssuing for Table {
+    async fn store_coupon(&self, coupon: &Coupon, dedupe: &Dedupe<'_>) -> PortResult<Stored> {
+        Ok(self.write_coupon(coupon, dedupe).await?)
+    }
+    async fn coupon(&self, store: &StoreId, code: &CouponCode) -> PortResult<Option<Coupon>> {
+        Ok(self.get_coupon(store, code).await?)
+    }
+    async fn set_checkout(
+        &self,
+        store: &StoreId,
+        code: &CouponCode,
+        checkout: &CheckoutSync,
+    ) -> PortResult<()> {
+        Ok(Table::set_checkout(self, store, code, checkout).await?)
+    }
+    async fn api_key(&self, store: &StoreId) -> PortResult<Option<ApiKeyHash>> {
+        Ok(self.get_api_key(store).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl CouponAdmin for Table {
+    async fn list_coupons(&self, store: &StoreId) -> PortResult<Vec<Coupon>> {
+        Ok(Table::list_coupons(self, store).await?)
+    }
+    async fn revoke_coupon(
+        &self,
+        store: &StoreId,
+        code: &CouponCode,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool> {
+        Ok(Table::revoke_coupon(self, store, code, now).await?)
+    }
+    async fn put_api_key(
+        &self,
+        store: &StoreId,
+        hash: &ApiKeyHash,
+        now: DateTime<Utc>,
+    ) -> PortResult<()> {
+        Ok(Table::put_api_key(self, store, hash, now).await?)
     }
 }

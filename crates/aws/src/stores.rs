@@ -1,9 +1,11 @@
 //! Store registrations: `PK=STORE#<id>, SK=META`.
 
 use crate::error::AwsError;
-use crate::keys::{store_pk, META, PK, SK};
-use crate::profiles::Table;
+use crate::keys::{store_pk, META};
+use crate::table::{from_item, Table};
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use retention_app::ports::{StoreAdmin, StoreDirectory};
 use retention_core::store::Store;
 use retention_core::StoreId;
 use serde::{Deserialize, Serialize};
@@ -22,22 +24,10 @@ struct StoreItem {
 
 impl Table {
     pub async fn get_store(&self, id: &StoreId) -> Result<Option<(Store, u64)>, AwsError> {
-        self.count();
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .key(PK, AttributeValue::S(store_pk(id)))
-            .key(SK, AttributeValue::S(META.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk("reading the store", e))?;
-        match out.item {
+        match self.get(id, META, "reading the store").await? {
             None => Ok(None),
             Some(item) => {
-                let parsed: StoreItem = serde_dynamo::from_item(item)
-                    .map_err(|e| AwsError::corrupt(store_pk(id), e))?;
+                let parsed: StoreItem = from_item(&store_pk(id), item)?;
                 Ok(Some((parsed.store, parsed.rev)))
             }
         }
@@ -79,41 +69,19 @@ impl Table {
     }
 }
 
-/// Store registrations as a warm function instance keeps them: read from the table at most once per
-/// `ttl` and store, so that a webhook or a coupon issue costs no read for its store. `ttl` bounds how
-/// long a removed secret keeps verifying, or a removed store answering, on a warm instance.
-pub struct StoreCache {
-    ttl: std::time::Duration,
-    entries: std::sync::Mutex<std::collections::HashMap<StoreId, (std::time::Instant, Store)>>,
+#[async_trait]
+impl StoreDirectory for Table {
+    async fn store(&self, id: &StoreId) -> retention_app::Result<Option<Store>> {
+        Ok(self.get_store(id).await?.map(|(s, _)| s))
+    }
 }
 
-impl StoreCache {
-    pub fn new(ttl: std::time::Duration) -> Self {
-        Self {
-            ttl,
-            entries: Default::default(),
-        }
+#[async_trait]
+impl StoreAdmin for Table {
+    async fn store_at_revision(&self, id: &StoreId) -> retention_app::Result<Option<(Store, u64)>> {
+        Ok(self.get_store(id).await?)
     }
-
-    /// The store, from the cache while it is fresh, else from `table`; unknown stores are not kept.
-    pub async fn get(&self, table: &Table, id: &StoreId) -> Result<Option<Store>, AwsError> {
-        if let Some((at, store)) = self.entries.lock().expect("store cache").get(id) {
-            if at.elapsed() < self.ttl {
-                return Ok(Some(store.clone()));
-            }
-        }
-        let found = table.get_store(id).await?.map(|(s, _)| s);
-        if let Some(store) = &found {
-            self.entries
-                .lock()
-                .expect("store cache")
-                .insert(id.clone(), (std::time::Instant::now(), store.clone()));
-        }
-        Ok(found)
-    }
-
-    /// Forgets the store (after `shop/redact` deleted it).
-    pub fn forget(&self, id: &StoreId) {
-        self.entries.lock().expect("store cache").remove(id);
+    async fn put_store(&self, store: &Store, rev: u64) -> retention_app::Result<bool> {
+        Ok(Table::put_store(self, store, rev).await?)
     }
 }

@@ -1,14 +1,17 @@
 //! `retention coupons …` and the store API key: bulk issue with progress, show, check, revoke,
 //! list, and platform credentials. Issuing goes through the same library entry point as the
-//! coupon-issuer function ([`coupon_issuer::Issuer::issue`]).
+//! coupon-issuer function ([`retention_app::coupons::Issuer::issue`]).
 
 use anyhow::{bail, Context, Result};
 use chrono::{Duration, Utc};
 use clap::{Args, Subcommand, ValueEnum};
-use coupon_issuer::{coupon_view, Issuer};
+use retention_app::coupons::{view as coupon_view, Issuer, IssuerPorts, CACHE_TTL};
+use retention_app::customers::Stream;
 use retention_aws::Table;
 use retention_core::coupon::{ApiKey, CouponCode, IssueRequest};
+use retention_core::segment::Segment;
 use retention_core::{Currency, CustomerId, Money, StoreId};
+use retention_platforms::{PlatformCheckouts, RetryPolicy};
 use retention_ssm::PlatformSecrets;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -271,20 +274,23 @@ async fn segment(
         },
     };
     let now = Utc::now();
-    Ok(table
-        .list_profiles(store)
-        .await?
-        .into_iter()
-        .filter(|(_, p)| !p.redacted)
-        .filter(|(_, p)| match lapsed_days {
-            None => true,
-            Some(d) => p
-                .stats()
-                .last_order_at
-                .is_some_and(|t| now - t >= Duration::days(d)),
-        })
-        .map(|(id, p)| (id, p.person.email.map(|e| e.to_string())))
-        .collect())
+    let mut out = Vec::new();
+    let mut stream = Stream::new(table, store, Segment::whole());
+    while let Some(page) = stream.next_page().await? {
+        out.extend(
+            page.into_iter()
+                .filter(|(_, p)| !p.redacted)
+                .filter(|(_, p)| match lapsed_days {
+                    None => true,
+                    Some(d) => p
+                        .stats()
+                        .last_order_at
+                        .is_some_and(|t| now - t >= Duration::days(d)),
+                })
+                .map(|(id, p)| (id, p.person.email.map(|e| e.to_string()))),
+        );
+    }
+    Ok(out)
 }
 
 async fn bulk_issue(table: Table, secrets: PlatformSecrets, a: BulkIssue) -> Result<()> {
@@ -329,7 +335,17 @@ async fn bulk_issue(table: Table, secrets: PlatformSecrets, a: BulkIssue) -> Res
     probe.terms(Utc::now())?;
 
     let requests_before = table.requests();
-    let issuer = Arc::new(Issuer::new(table, Some(secrets)));
+    let table = Arc::new(table);
+    let issuer = Arc::new(Issuer::new(IssuerPorts {
+        stores: table.clone(),
+        coupons: table.clone(),
+        customers: table.clone(),
+        checkouts: Some(Arc::new(PlatformCheckouts::new(
+            Arc::new(secrets),
+            RetryPolicy::default(),
+            CACHE_TTL,
+        ))),
+    }));
     let total = customers.len();
     let started = Instant::now();
     let mut out: Box<dyn Write> = match &a.out {
@@ -403,7 +419,7 @@ async fn bulk_issue(table: Table, secrets: PlatformSecrets, a: BulkIssue) -> Res
     for (c, e) in &failed {
         eprintln!("customer {c}: {e}");
     }
-    let requests = issuer.table().requests() - requests_before;
+    let requests = table.requests() - requests_before;
     eprintln!(
         "issued {new} new, {existing} already issued, {} failed, of {total} customer(s) in {secs:.1} s ({:.0}/s); {} distinct code(s); {requests} DynamoDB request(s), {:.2} per customer",
         failed.len(),

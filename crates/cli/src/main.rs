@@ -5,8 +5,12 @@ mod model;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use retention_aws::{schema, Applied, Aws, Settings, Table};
+use retention_app::customers::Stream;
+use retention_app::ports::Customers;
+use retention_app::{Applied, Deliveries};
+use retention_aws::{schema, Aws, Settings, Table};
 use retention_core::profile::{Profile, ProfileStats};
+use retention_core::segment::Segment;
 use retention_core::store::{Store, WebhookSecret};
 use retention_core::webhook::Platform;
 use retention_core::{Currency, CustomerId, Email, StoreId};
@@ -227,7 +231,7 @@ async fn run(cli: Cli) -> Result<()> {
             let id = match (customer, email) {
                 (Some(c), _) => c,
                 (None, Some(e)) => {
-                    let found = table.find_by_email(&store, &e).await?;
+                    let found = Customers::find_by_email(&table, &store, &e).await?;
                     match found.as_slice() {
                         [] => bail!("no customer with email {e} in store {store}"),
                         [one] => one.clone(),
@@ -249,8 +253,12 @@ async fn run(cli: Cli) -> Result<()> {
             print_profile(&id, &profile, json)?;
         }
         Command::Customer(CustomerCommand::List { store, json }) => {
-            for (id, profile) in table.list_profiles(&store).await? {
-                print_profile(&id, &profile, json)?;
+            // Page by page: memory holds one page, whatever the store's size.
+            let mut stream = Stream::new(&table, &store, Segment::whole());
+            while let Some(page) = stream.next_page().await? {
+                for (id, profile) in page {
+                    print_profile(&id, &profile, json)?;
+                }
             }
         }
         Command::Import(args) => import(table, args).await?,
@@ -457,6 +465,11 @@ async fn import(table: Table, args: ImportArgs) -> Result<()> {
         retention_core::import::read_orders(store.platform, &text).map_err(anyhow::Error::msg)?;
     let total = rows.len();
     let table = Arc::new(table);
+    let deliveries = Deliveries {
+        ledger: table.clone(),
+        erasure: table.clone(),
+        redemptions: table,
+    };
     let (mut imported, mut already, mut bad) = (0usize, 0usize, Vec::new());
     let mut running = tokio::task::JoinSet::new();
     let mut done = 0usize;
@@ -478,7 +491,7 @@ async fn import(table: Table, args: ImportArgs) -> Result<()> {
             let Some((line, row)) = pending.next() else {
                 break;
             };
-            let table = table.clone();
+            let deliveries = deliveries.clone();
             let store_id = args.store.clone();
             running.spawn(async move {
                 let order = match row {
@@ -492,7 +505,7 @@ async fn import(table: Table, args: ImportArgs) -> Result<()> {
                     order.updated_at.timestamp_millis()
                 );
                 let change = retention_core::webhook::Change::Order(order);
-                let r = table
+                let r = deliveries
                     .apply(&store_id, &change, &[id], now)
                     .await
                     .map_err(|e| format!("not stored: {e}"));

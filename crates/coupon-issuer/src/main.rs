@@ -1,17 +1,30 @@
 //! Wiring only: configuration and clients are built once per instance, outside the handler.
 
-use coupon_issuer::{handle, Issuer};
+use coupon_issuer::{handle, Issuer, IssuerPorts};
 use lambda_http::{run, service_fn, Error};
+use retention_app::coupons::CACHE_TTL;
 use retention_aws::{Aws, Settings, Table};
+use retention_platforms::{PlatformCheckouts, RetryPolicy};
 use retention_ssm::PlatformSecrets;
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     retention_function::init_tracing();
     let settings = Settings::from_env();
     let aws = Aws::for_lambda()?;
-    let table = Table::new(aws.dynamodb(), settings.table);
-    let issuer = Issuer::new(table, Some(PlatformSecrets::from_env(&aws)));
+    let table = Arc::new(Table::new(aws.dynamodb(), settings.table));
+    let secrets = Arc::new(PlatformSecrets::from_env(&aws));
+    let issuer = Issuer::new(IssuerPorts {
+        stores: table.clone(),
+        coupons: table.clone(),
+        customers: table,
+        checkouts: Some(Arc::new(PlatformCheckouts::new(
+            secrets,
+            RetryPolicy::default(),
+            CACHE_TTL,
+        ))),
+    });
     let issuer = &issuer;
     run(service_fn(move |req| handle(issuer, req))).await
 }

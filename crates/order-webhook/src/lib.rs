@@ -1,10 +1,12 @@
 //! The order-webhook function: `POST /webhooks/{platform}/{store_id}`. Verifies the platform's
-//! signature over the raw body, parses the delivery into a core [`Change`], and applies it to the table
-//! once, however often it is delivered.
+//! signature over the raw body, parses the delivery into a core [`Change`], and applies it once,
+//! however often it is delivered, through the delivery use case ([`Deliveries`]). The function
+//! holds only the ports in [`Ports`]; its IAM role grants what their DynamoDB adapter calls.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use retention_aws::{Applied, AwsError, StoreCache, Table};
+use retention_app::ports::StoreDirectory;
+use retention_app::{Applied, Deliveries, PortError, StoreCache};
 use retention_core::signature::{self, SignatureError, GENERIC_HEADER};
 use retention_core::store::Store;
 use retention_core::webhook::{self, Change, Parsed, Platform};
@@ -14,7 +16,7 @@ use retention_function::{
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 pub use retention_function::Clock;
@@ -29,34 +31,37 @@ static ROUTES: LazyLock<Router<()>> =
 /// What the platform learns when the delivery failed on our side: it retries.
 const FAILED: &str = "internal error; the delivery was not applied and may be retried";
 
+/// The ports the function holds: store registrations, and what a delivery writes.
+#[derive(Clone)]
+pub struct Ports {
+    pub stores: Arc<dyn StoreDirectory>,
+    pub deliveries: Deliveries,
+}
+
 /// Everything the handler needs, built once per Lambda instance.
 pub struct App {
-    table: Table,
+    deliveries: Deliveries,
     clock: Clock,
     /// Store registrations, cached so that a warm instance spends one request (the write) per webhook.
     stores: StoreCache,
 }
 
 impl App {
-    pub fn new(table: Table) -> Self {
-        Self::with(table, system_clock(), Duration::from_secs(30))
+    pub fn new(ports: Ports) -> Self {
+        Self::with(ports, system_clock(), Duration::from_secs(30))
     }
 
     /// `store_ttl` bounds how long a removed secret keeps verifying on a warm instance.
-    pub fn with(table: Table, clock: Clock, store_ttl: Duration) -> Self {
+    pub fn with(ports: Ports, clock: Clock, store_ttl: Duration) -> Self {
         Self {
-            table,
+            deliveries: ports.deliveries,
             clock,
-            stores: StoreCache::new(store_ttl),
+            stores: StoreCache::new(ports.stores, store_ttl),
         }
     }
 
-    pub fn table(&self) -> &Table {
-        &self.table
-    }
-
-    async fn store(&self, id: &StoreId) -> Result<Option<Store>, AwsError> {
-        self.stores.get(&self.table, id).await
+    async fn store(&self, id: &StoreId) -> Result<Option<Store>, PortError> {
+        self.stores.store(id).await
     }
 }
 
@@ -181,7 +186,7 @@ pub async fn process(app: &App, req: &Request, log: &mut RequestLog) -> Outcome 
     }
     let ids = delivery_ids(platform, req, body);
     match app
-        .table()
+        .deliveries
         .apply(&store_id, &change, &ids, (app.clock)())
         .await
     {

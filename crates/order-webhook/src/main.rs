@@ -1,15 +1,25 @@
 //! Wiring only: configuration and clients are built once per instance, outside the handler.
 
 use lambda_http::{run, service_fn, Error};
-use order_webhook::{handle, App};
+use order_webhook::{handle, App, Ports};
+use retention_app::Deliveries;
 use retention_aws::{Aws, Settings, Table};
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     retention_function::init_tracing();
     let settings = Settings::from_env();
     let aws = Aws::for_lambda()?;
-    let app = App::new(Table::new(aws.dynamodb(), settings.table));
+    let table = Arc::new(Table::new(aws.dynamodb(), settings.table));
+    let app = App::new(Ports {
+        stores: table.clone(),
+        deliveries: Deliveries {
+            ledger: table.clone(),
+            erasure: table.clone(),
+            redemptions: table,
+        },
+    });
     let app = &app;
     run(service_fn(move |req| handle(app, req))).await
 }

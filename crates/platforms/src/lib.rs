@@ -10,11 +10,13 @@
 //! are retried with backoff; a bad token, or a request the platform refuses, fails at once with a
 //! message the coupon's checkout state keeps.
 
+pub mod checkouts;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod shopify;
 pub mod woocommerce;
 
+pub use checkouts::PlatformCheckouts;
 use retention_core::coupon::Coupon;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;

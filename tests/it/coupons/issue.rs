@@ -46,7 +46,12 @@ async fn issues_a_coupon_with_its_terms() {
     assert_eq!(per_issue, 3);
     // The library entry point on a warm instance (store cached): one TransactWriteItems per new
     // coupon; a repeated request costs the failed transaction and two reads.
-    let warm = Issuer::new(t.table().clone(), None);
+    let warm = issuer(
+        t.table(),
+        None,
+        Default::default(),
+        retention_app::coupons::CACHE_TTL,
+    );
     let req = |c: &str| retention_core::coupon::IssueRequest::from_value(&winback(c)).unwrap();
     warm.issue(&t.store, &req("900"), None).await.unwrap();
     let before = t.table().requests();
@@ -164,16 +169,16 @@ async fn a_colliding_code_is_drawn_again() {
         "EEEE-FFFF-GGGG-HHHH",
     ]));
     let s = script.clone();
-    let issuer = Issuer::new(table, None).with_codes(Arc::new(move |_: Option<&CodePrefix>| {
-        CouponCode::parse(s.lock().unwrap().remove(0)).unwrap()
-    }));
+    let issuer = issuer(&table, None, Default::default(), Duration::ZERO).with_codes(Arc::new(
+        move |_: Option<&CodePrefix>| CouponCode::parse(s.lock().unwrap().remove(0)).unwrap(),
+    ));
     let req = |c: &str| retention_core::coupon::IssueRequest::from_value(&winback(c)).unwrap();
     let a = issuer.issue(&store, &req("501"), None).await.unwrap();
     let b = issuer.issue(&store, &req("502"), None).await.unwrap();
     assert_eq!(a.coupon.code.display(), "AAAA-BBBB-CCCC-DDDD");
     assert_eq!(b.coupon.code.display(), "EEEE-FFFF-GGGG-HHHH");
     assert!(script.lock().unwrap().is_empty());
-    let stored = issuer.table().list_coupons(&store).await.unwrap();
+    let stored = table.list_coupons(&store).await.unwrap();
     assert_eq!(stored.len(), 2);
     assert_eq!(
         stored[0].customer_id.as_str(),

@@ -25,6 +25,7 @@ use std::time::Duration;
 /// An issuer on a fresh table with one store and its API key, and a clock the test can move.
 pub struct Coupons {
     pub issuer: Arc<Issuer>,
+    table: retention_aws::Table,
     pub store: StoreId,
     pub key: String,
     now_ms: Arc<AtomicI64>,
@@ -65,14 +66,13 @@ impl Coupons {
             .unwrap();
         let now_ms = Arc::new(AtomicI64::new(Utc::now().timestamp_millis()));
         let clock = now_ms.clone();
-        let issuer = Issuer::new(table, secrets)
-            .with_clock(Arc::new(move || {
+        let issuer =
+            issuer(&table, secrets, fast_retry(), Duration::ZERO).with_clock(Arc::new(move || {
                 DateTime::from_timestamp_millis(clock.load(Ordering::Relaxed)).unwrap()
-            }))
-            .with_retry(fast_retry())
-            .with_cache_ttl(Duration::ZERO);
+            }));
         Self {
             issuer: Arc::new(issuer),
+            table,
             store,
             key: key.expose().to_string(),
             now_ms,
@@ -80,7 +80,7 @@ impl Coupons {
     }
 
     pub fn table(&self) -> &retention_aws::Table {
-        self.issuer.table()
+        &self.table
     }
 
     pub fn advance(&self, by: chrono::Duration) {

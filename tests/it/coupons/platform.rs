@@ -118,7 +118,7 @@ async fn woocommerce_codes_are_restricted_to_the_customer_address_from_the_profi
         coupon_codes: vec![],
         refunds: vec![],
     };
-    t.table()
+    deliveries(t.table())
         .apply(&t.store, &Change::Order(order), &["w1".into()], now)
         .await
         .unwrap();

@@ -15,7 +15,7 @@ struct Shop {
 impl Shop {
     async fn new(test: &str) -> Self {
         let app = TestApp::new(test, Platform::Shopify).await;
-        let issuer = Issuer::new(app.table().clone(), None);
+        let issuer = issuer(app.table(), None, Default::default(), Duration::ZERO);
         Self { app, issuer }
     }
 
@@ -118,10 +118,7 @@ async fn an_order_redeems_its_coupon_once_and_links_the_campaign() {
     // A replay of the delivery, a later state of the same order, and a direct call change nothing.
     s.deliver(&order, "d1").await;
     s.deliver(&order, "d2").await;
-    let out = s
-        .app
-        .table()
-        .redeem_codes(&s.app.store, &parsed)
+    let out = retention_app::delivery::redeem_codes(s.app.table(), &s.app.store, &parsed)
         .await
         .unwrap();
     assert_eq!(out, vec![(code.clone(), RedeemOutcome::AlreadyRecorded)]);

@@ -1,0 +1,187 @@
+//! Reading the customer collection (see [`crate::keys`]): one customer is one Query over their key
+//! range, a segment of the store one Query per page over its bucket range. Pages end on a customer
+//! boundary and their cursor is a key, so a stream can stop after any page and resume there.
+
+use crate::error::AwsError;
+use crate::items::{self, ProfileItem};
+use crate::keys::*;
+use crate::table::{from_item, s, sort_key, Item, Range, Table};
+use async_trait::async_trait;
+use retention_app::ports::{Customers, Page};
+use retention_app::{ErrorKind, PortError, Result};
+use retention_core::profile::Profile;
+use retention_core::segment::{Cursor, Segment};
+use retention_core::{CustomerId, Email, StoreId};
+
+/// Decodes a run of customer-collection items, in key order, into whole customers: each profile
+/// item and the copies of orders after it become one [`Profile`]. Memory is the items' and the
+/// profiles', nothing more.
+pub fn decode_customers(
+    items: Vec<Item>,
+) -> std::result::Result<Vec<(CustomerId, Profile)>, AwsError> {
+    let mut out: Vec<(CustomerId, Profile)> = Vec::new();
+    for item in items {
+        let key = sort_key(&item).to_string();
+        let parsed = parse_customer_key(&key)
+            .ok_or_else(|| AwsError::corrupt(&key, "not a customer key"))?;
+        if out.last().is_none_or(|(c, _)| c != parsed.customer()) {
+            out.push((parsed.customer().clone(), Profile::default()));
+        }
+        let profile = &mut out.last_mut().expect("pushed above").1;
+        match parsed {
+            CustomerKey::Profile(_) => {
+                let p: ProfileItem = from_item(&key, item)?;
+                profile.person = p.person();
+                profile.redacted = p.redacted.unwrap_or(false);
+            }
+            CustomerKey::Order(_, order) => {
+                let (summary, refunds) = items::order_copy(&key, item)?;
+                for (refund, r) in refunds {
+                    profile.refunds.insert((order.clone(), refund), r);
+                }
+                if let Some(summary) = summary {
+                    profile.orders.insert(order, summary);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Table {
+    /// Every item of one customer (any number of orders: several pages if need be).
+    async fn customer_items(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+    ) -> std::result::Result<Vec<Item>, AwsError> {
+        let (lo, hi) = (customer_sk(customer), customer_end(customer));
+        self.query_all(store, &Range::Between(&lo, &hi), None, "reading a customer")
+            .await
+    }
+
+    pub(crate) async fn by_email(
+        &self,
+        store: &StoreId,
+        email: &Email,
+    ) -> std::result::Result<Vec<CustomerId>, AwsError> {
+        self.count();
+        let out = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :g")
+            .expression_attribute_values(":g", s(email_gsi(store, email)))
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("looking up an email", e))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                let sk = sort_key(i);
+                parse_customer_key(sk)
+                    .map(|k| k.customer().clone())
+                    .ok_or_else(|| AwsError::corrupt(sk, "not a customer key"))
+            })
+            .collect()
+    }
+
+    /// A customer's profile with every order (tests, the CLI).
+    pub async fn get_profile(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+    ) -> std::result::Result<Option<Profile>, AwsError> {
+        let items = self.customer_items(store, customer).await?;
+        Ok(decode_customers(items)?.pop().map(|(_, p)| p))
+    }
+}
+
+#[async_trait]
+impl Customers for Table {
+    async fn profile(&self, store: &StoreId, customer: &CustomerId) -> Result<Option<Profile>> {
+        Ok(self.get_profile(store, customer).await?)
+    }
+
+    async fn find_by_email(&self, store: &StoreId, email: &Email) -> Result<Vec<CustomerId>> {
+        Ok(self.by_email(store, email).await?)
+    }
+
+    async fn page(
+        &self,
+        store: &StoreId,
+        segment: Segment,
+        after: Option<&Cursor>,
+        items: usize,
+    ) -> Result<Page> {
+        let (lo, hi) = segment_range(segment);
+        let from = match after {
+            None => lo,
+            Some(Cursor(c)) if *c >= lo && *c <= hi => c.clone(),
+            Some(Cursor(c)) => {
+                return Err(PortError::bare(
+                    ErrorKind::Rejected,
+                    format!("cursor {c:?} is not in segment {segment}"),
+                ))
+            }
+        };
+        let page = self
+            .query_page(
+                store,
+                &Range::Between(&from, &hi),
+                None,
+                Some(items.max(1)),
+                None,
+                "reading a page of customers",
+            )
+            .await?;
+        let mut customers = decode_customers(page.items)?;
+        let Some(last_key) = page.last_key else {
+            return Ok(Page {
+                customers,
+                next: None,
+            });
+        };
+        // The page stopped inside the segment: its last customer may be cut.
+        if customers.len() > 1 {
+            let (cut, _) = customers.pop().expect("more than one");
+            return Ok(Page {
+                customers,
+                next: Some(Cursor(customer_sk(&cut))),
+            });
+        }
+        // One customer larger than a page: finish them with a Query bounded to them.
+        let Some((only, mut profile)) = customers.pop() else {
+            return Err(PortError::bare(
+                ErrorKind::Retryable,
+                "reading a page of customers: an empty page that is not the last",
+            ));
+        };
+        let (lo, end) = (customer_sk(&only), customer_end(&only));
+        let mut start = Some(last_key);
+        while let Some(k) = start.take() {
+            let rest = self
+                .query_page(
+                    store,
+                    &Range::Between(&lo, &end),
+                    Some(k),
+                    None,
+                    None,
+                    "reading a customer",
+                )
+                .await?;
+            // Only the customer's orders are left (their profile item sorts first).
+            if let Some((_, more)) = decode_customers(rest.items)?.pop() {
+                profile.orders.extend(more.orders);
+                profile.refunds.extend(more.refunds);
+            }
+            start = rest.last_key;
+        }
+        Ok(Page {
+            customers: vec![(only.clone(), profile)],
+            next: Some(Cursor(end)),
+        })
+    }
+}
