@@ -6,7 +6,7 @@
 //! and serde_norway hands them over as tagged values, so nothing needs the long form.
 
 use lambda_http::http::Method;
-use retention_aws::schema::table_spec;
+use retention_dynamodb::schema::table_spec;
 use retention_tests::*;
 use serde_norway::Value;
 use std::collections::{BTreeMap, BTreeSet};

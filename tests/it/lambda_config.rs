@@ -3,8 +3,9 @@
 //! function binaries' `main` does nothing else before handing requests to the handler.
 
 use crate::fixtures::{bytes, shopify_order};
-use retention_aws::{schema, Aws, Table};
+use retention_aws::Aws;
 use retention_core::webhook::Platform;
+use retention_dynamodb::{schema, Table};
 use retention_tests::*;
 use std::collections::HashMap;
 
@@ -26,7 +27,7 @@ fn for_lambda(env: &HashMap<&'static str, String>) -> Result<Aws, retention_aws:
 #[tokio::test]
 async fn a_function_configured_as_on_lambda_processes_a_webhook() {
     let aws = for_lambda(&lambda_env(&endpoint())).expect("configured");
-    let client = aws.dynamodb();
+    let client = retention_dynamodb::client(&aws);
     let name = format!("t-lambda-config-{}", std::process::id());
     schema::create_table(&client, &name)
         .await

@@ -11,3 +11,4 @@ mod local_aws;
 mod ordering;
 mod redaction;
 mod requests;
+mod streaming;

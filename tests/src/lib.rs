@@ -5,11 +5,12 @@ use base64::Engine;
 use lambda_http::http::{Method, Request as HttpRequest};
 use lambda_http::{Body, Request, RequestExt};
 use order_webhook::App;
-use retention_aws::{schema, Aws, Table};
+use retention_aws::Aws;
 use retention_core::signature;
 use retention_core::store::Store;
 use retention_core::webhook::Platform;
 use retention_core::StoreId;
+use retention_dynamodb::{schema, Table};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -123,7 +124,7 @@ pub fn aws() -> Aws {
 }
 
 pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    aws().dynamodb()
+    retention_dynamodb::client(&aws())
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);

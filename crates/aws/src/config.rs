@@ -124,10 +124,6 @@ impl Aws {
         Self { sdk }
     }
 
-    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
-    }
-
     /// The shared SDK configuration, for the adapter crates of other services (retention-ssm).
     pub fn sdk_config(&self) -> &SdkConfig {
         &self.sdk

@@ -1,5 +1,5 @@
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use retention_app::{ErrorKind, PortError};
 

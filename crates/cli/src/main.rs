@@ -8,12 +8,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use retention_app::customers::Stream;
 use retention_app::ports::Customers;
 use retention_app::{Applied, Deliveries};
-use retention_aws::{schema, Aws, Settings, Table};
+use retention_aws::{Aws, Settings};
 use retention_core::profile::{Profile, ProfileStats};
 use retention_core::segment::Segment;
 use retention_core::store::{Store, WebhookSecret};
 use retention_core::webhook::Platform;
 use retention_core::{Currency, CustomerId, Email, StoreId};
+use retention_dynamodb::{schema, Table};
 use retention_ssm::PlatformSecrets;
 use std::io::Write;
 use std::path::PathBuf;
@@ -181,7 +182,7 @@ async fn run(cli: Cli) -> Result<()> {
     }
     let _ = Settings::from_env(); // The table comes from --table/RETENTION_TABLE via clap.
     let aws = Aws::for_workstation().await;
-    let table = Table::new(aws.dynamodb(), &cli.table);
+    let table = Table::new(retention_dynamodb::client(&aws), &cli.table);
     match cli.command {
         Command::Init => {
             let created = schema::create_table(table.client(), table.name())

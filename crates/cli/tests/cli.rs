@@ -451,3 +451,72 @@ fn model_fit_reports_bad_rows_and_fits_cdnow_offline() {
         "BG/NBD r and alpha in weeks: {text:.400}"
     );
 }
+
+/// No cap on a customer's orders: each order is an item of its own under the customer, and showing
+/// the customer reads all of them (several Query pages), not one 400 KB item.
+#[test]
+fn a_customer_with_5000_orders_is_imported_and_shown() {
+    let cli = Cli::new("whale");
+    cli.ok(&[
+        "store",
+        "add",
+        "--store",
+        "shop",
+        "--platform",
+        "generic",
+        "--webhook-secret",
+        "secret-secret",
+    ]);
+    let mut csv = String::from("customer_id,email,order_id,created_at,total,currency,categories\n");
+    for i in 0..5000 {
+        let day = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).unwrap() + chrono::Days::new(i);
+        csv.push_str(&format!(
+            "whale,whale@example.com,w{i},{day},1.25,USD,Wholesale\n"
+        ));
+    }
+    // A neighbour in the same store, so the customer's key range is shown to stop at their end.
+    csv.push_str("minnow,minnow@example.com,m1,2024-01-01,9.00,USD,Toys\n");
+    let file = cli.file("whale.csv", &csv);
+    let out = cli.ok(&["import", "--store", "shop", &file, "--concurrency", "32"]);
+    assert!(
+        out.contains("imported 5001 order(s), 0 already present, 0 bad row(s) of 5001"),
+        "{out}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "customer",
+        "show",
+        "--store",
+        "shop",
+        "--customer",
+        "whale",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json["stats"]["orders"], 5000, "{}", json["stats"]);
+    assert_eq!(json["stats"]["purchase_days"], 5000);
+    assert_eq!(json["stats"]["total_spent"][0]["minor"], 625_000);
+    assert_eq!(json["stats"]["categories"]["Wholesale"], 5000);
+    assert!(json["stats"]["categories"].get("Toys").is_none());
+    let text = cli.ok(&[
+        "customer",
+        "show",
+        "--store",
+        "shop",
+        "--email",
+        "whale@example.com",
+    ]);
+    assert!(text.contains("orders:     5000 on 5000 day(s)"), "{text}");
+    // The store's listing streams page by page and still shows both, whole.
+    let listed = cli.ok(&["customer", "list", "--store", "shop", "--json"]);
+    let orders: Vec<u64> = listed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["stats"]["orders"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let mut sorted = orders.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![1, 5000]);
+}

@@ -3,7 +3,8 @@
 use coupon_issuer::{handle, Issuer, IssuerPorts};
 use lambda_http::{run, service_fn, Error};
 use retention_app::coupons::CACHE_TTL;
-use retention_aws::{Aws, Settings, Table};
+use retention_aws::{Aws, Settings};
+use retention_dynamodb::Table;
 use retention_platforms::{PlatformCheckouts, RetryPolicy};
 use retention_ssm::PlatformSecrets;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ async fn main() -> Result<(), Error> {
     retention_function::init_tracing();
     let settings = Settings::from_env();
     let aws = Aws::for_lambda()?;
-    let table = Arc::new(Table::new(aws.dynamodb(), settings.table));
+    let table = Arc::new(Table::new(retention_dynamodb::client(&aws), settings.table));
     let secrets = Arc::new(PlatformSecrets::from_env(&aws));
     let issuer = Issuer::new(IssuerPorts {
         stores: table.clone(),

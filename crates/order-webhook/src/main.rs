@@ -3,7 +3,8 @@
 use lambda_http::{run, service_fn, Error};
 use order_webhook::{handle, App, Ports};
 use retention_app::Deliveries;
-use retention_aws::{Aws, Settings, Table};
+use retention_aws::{Aws, Settings};
+use retention_dynamodb::Table;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -11,7 +12,7 @@ async fn main() -> Result<(), Error> {
     retention_function::init_tracing();
     let settings = Settings::from_env();
     let aws = Aws::for_lambda()?;
-    let table = Arc::new(Table::new(aws.dynamodb(), settings.table));
+    let table = Arc::new(Table::new(retention_dynamodb::client(&aws), settings.table));
     let app = App::new(Ports {
         stores: table.clone(),
         deliveries: Deliveries {

@@ -25,7 +25,7 @@ use std::time::Duration;
 /// An issuer on a fresh table with one store and its API key, and a clock the test can move.
 pub struct Coupons {
     pub issuer: Arc<Issuer>,
-    table: retention_aws::Table,
+    table: retention_dynamodb::Table,
     pub store: StoreId,
     pub key: String,
     now_ms: Arc<AtomicI64>,
@@ -79,7 +79,7 @@ impl Coupons {
         }
     }
 
-    pub fn table(&self) -> &retention_aws::Table {
+    pub fn table(&self) -> &retention_dynamodb::Table {
         &self.table
     }
 

@@ -5,7 +5,6 @@
 //! A decision's writes to one item (an order's state and its refunds, both on the customer's copy
 //! of the order) are merged into one update, since a transaction touches an item once.
 
-use crate::error::AwsError;
 use crate::items::{self, CheckoutItem, DataRequestItem, DeliveryMarker};
 use crate::keys::*;
 use crate::table::{n, put, s, to_av, to_item, Expr, Table, Tx, CONDITION_FAILED, CONFLICT};
@@ -14,6 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, TransactWriteItem, 
 use chrono::{DateTime, Utc};
 use retention_app::ports::{Commit, Erasure, Ledger, Markers};
 use retention_app::{ErrorKind, PortError, Result};
+use retention_aws::AwsError;
 use retention_core::ledger::{Guard, IdentityWrite, OrderRecord, Version, Write};
 use retention_core::webhook::{OrderStatus, Person};
 use retention_core::{CustomerId, Email, OrderId, StoreId};
@@ -27,14 +27,14 @@ const RETRYABLE_REASONS: &[&str] = &["ThrottlingError", "ProvisionedThroughputEx
 
 /// A transaction being assembled: puts, then updates merged per item.
 struct Batch<'a> {
-    table: &'a Table,
+    table: &'a str,
     store: &'a StoreId,
     puts: Vec<TransactWriteItem>,
     updates: Vec<(String, Expr)>,
 }
 
 impl<'a> Batch<'a> {
-    fn new(table: &'a Table, store: &'a StoreId) -> Self {
+    fn new(table: &'a str, store: &'a StoreId) -> Self {
         Self {
             table,
             store,
@@ -49,7 +49,7 @@ impl<'a> Batch<'a> {
         condition: Option<&str>,
     ) -> Result<()> {
         let item = to_item(sk, item)?;
-        self.puts.push(put(&self.table.name, item, condition)?);
+        self.puts.push(put(self.table, item, condition)?);
         Ok(())
     }
     /// The update of item `sk`, shared by every write of the decision to that item.
@@ -67,7 +67,7 @@ impl<'a> Batch<'a> {
         let pk = store_pk(self.store);
         let mut items = self.puts;
         for (sk, e) in self.updates {
-            items.push(e.into_update(&self.table.name, pk.clone(), sk)?);
+            items.push(e.into_update(self.table, pk.clone(), sk)?);
         }
         Ok(items)
     }
@@ -311,6 +311,32 @@ impl Table {
     }
 }
 
+/// The `TransactWriteItems` elements of a commit: a conditional Put per marker, then the writes
+/// (those to one item merged into one update). Pure, so the webhook benchmark measures it.
+pub fn commit_items(
+    table: &str,
+    store: &StoreId,
+    markers: &Markers<'_>,
+    writes: &[Write],
+) -> Result<Vec<TransactWriteItem>> {
+    let mut batch = Batch::new(table, store);
+    for id in markers.ids {
+        let sk = delivery_sk(id);
+        let marker = DeliveryMarker {
+            pk: store_pk(store),
+            sk: sk.clone(),
+            change: markers.kind.to_string(),
+            received_at: markers.at,
+            ttl: markers.at.timestamp() + DELIVERY_TTL_SECS,
+        };
+        batch.put(&sk, marker, Some("attribute_not_exists(PK)"))?;
+    }
+    for w in writes {
+        batch.write(w, markers.at)?;
+    }
+    batch.into_items()
+}
+
 #[async_trait]
 impl Ledger for Table {
     async fn order_record(&self, store: &StoreId, order: &OrderId) -> Result<Option<OrderRecord>> {
@@ -328,22 +354,7 @@ impl Ledger for Table {
         markers: &Markers<'_>,
         writes: &[Write],
     ) -> Result<Commit> {
-        let mut batch = Batch::new(self, store);
-        for id in markers.ids {
-            let sk = delivery_sk(id);
-            let marker = DeliveryMarker {
-                pk: store_pk(store),
-                sk: sk.clone(),
-                change: markers.kind.to_string(),
-                received_at: markers.at,
-                ttl: markers.at.timestamp() + DELIVERY_TTL_SECS,
-            };
-            batch.put(&sk, marker, Some("attribute_not_exists(PK)"))?;
-        }
-        for w in writes {
-            batch.write(w, markers.at)?;
-        }
-        let items = batch.into_items()?;
+        let items = commit_items(&self.name, store, markers, writes)?;
         if items.is_empty() {
             return Ok(Commit::Committed);
         }

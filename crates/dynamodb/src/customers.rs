@@ -2,13 +2,13 @@
 //! range, a segment of the store one Query per page over its bucket range. Pages end on a customer
 //! boundary and their cursor is a key, so a stream can stop after any page and resume there.
 
-use crate::error::AwsError;
 use crate::items::{self, ProfileItem};
 use crate::keys::*;
 use crate::table::{from_item, s, sort_key, Item, Range, Table};
 use async_trait::async_trait;
 use retention_app::ports::{Customers, Page};
 use retention_app::{ErrorKind, PortError, Result};
+use retention_aws::AwsError;
 use retention_core::profile::Profile;
 use retention_core::segment::{Cursor, Segment};
 use retention_core::{CustomerId, Email, StoreId};

@@ -2,10 +2,10 @@
 //! whole; conditional updates (order records, profiles, the customers' copies of orders) set their
 //! attributes one by one under the same names, and reads decode these structs.
 
-use crate::error::AwsError;
 use crate::keys::{PENDING_REFUND_ATTR, REFUND_ATTR};
 use crate::table::{from_item, Item};
 use chrono::{DateTime, Utc};
+use retention_aws::AwsError;
 use retention_core::ledger::{OrderRecord, Version};
 use retention_core::money::Money;
 use retention_core::profile::{OrderSummary, RefundSummary};

@@ -1,12 +1,12 @@
 //! The table handle and the few request helpers every item kind shares: one GetItem, one Query
 //! page, one transaction, one update-expression builder.
 
-use crate::error::AwsError;
 use crate::keys::{store_pk, PK, SK};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use retention_aws::AwsError;
 use retention_core::StoreId;
 use serde::Serialize;
 use std::collections::HashMap;

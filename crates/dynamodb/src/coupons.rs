@@ -13,13 +13,13 @@
 //! conditionally on exactly what they read (the use count and the absence of this order), retrying
 //! when someone else got there first: two orders racing for the last use cannot both count.
 
-use crate::error::AwsError;
 use crate::keys::{order_sk, store_pk, PK, SK};
 use crate::table::{from_item, put, s, to_av, to_item, Expr, Item, Range, Table, Tx};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use retention_app::ports::{CouponAdmin, CouponIssuing, Dedupe, Redemptions, Stored};
 use retention_app::Result as PortResult;
+use retention_aws::AwsError;
 use retention_core::coupon::{
     ApiKeyHash, CampaignId, CheckoutSync, Coupon, CouponCode, CouponTerms, InvalidRedemption,
     RedeemOutcome, Redemption,

@@ -1,11 +1,11 @@
 //! Store registrations: `PK=STORE#<id>, SK=META`.
 
-use crate::error::AwsError;
 use crate::keys::{store_pk, META};
 use crate::table::{from_item, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use retention_app::ports::{StoreAdmin, StoreDirectory};
+use retention_aws::AwsError;
 use retention_core::store::Store;
 use retention_core::StoreId;
 use serde::{Deserialize, Serialize};

@@ -1,13 +1,13 @@
 //! The table's definition, in one place: `retention init` creates it from here, and a test compares
 //! it with infra/template.yaml.
 
-use crate::error::AwsError;
 use crate::keys::{GSI1, GSI1PK, GSI1SK, PK, SK, TTL};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
+use retention_aws::AwsError;
 
 /// A plain description of the table, comparable with what a template declares.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,18 @@
+//! The DynamoDB adapter: the one table (see docs/data-model.md) behind the use cases' ports. This
+//! is the only crate that names DynamoDB types: everything it hands back is a core type.
+
+pub mod coupons;
+pub mod customers;
+mod items;
+pub mod keys;
+pub mod ledger;
+pub mod schema;
+pub mod stores;
+pub mod table;
+
+pub use table::Table;
+
+/// A DynamoDB client on the process's AWS configuration.
+pub fn client(aws: &retention_aws::Aws) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(aws.sdk_config())
+}
