@@ -51,7 +51,8 @@ invoke: $(STAMP)
 	cargo lambda invoke $(FUNCTION) --invoke-address 127.0.0.1 --invoke-port 9000 --data-file $(EVENT)
 
 bench: $(STAMP)
-	cargo bench -p retention-core --bench webhook --bench coupons
+	cargo bench -p retention-dynamodb --bench adapter
+	cargo bench -p retention-core --bench coupons
 	bash bench/run_churn_bench.sh
 	bash bench/bulk_coupons.sh
 

@@ -4,6 +4,7 @@
 mod conformance;
 mod coupons;
 mod delivery;
+mod events;
 mod fixtures;
 mod infra;
 mod lambda_config;
