@@ -110,8 +110,7 @@ fn coupon_from_item(item: Item) -> Result<Coupon, AwsError> {
     }
     redemptions.sort_by(|a, b| (a.at, &a.order_id).cmp(&(b.at, &b.order_id)));
     invalid.sort_by(|a, b| (a.at, &a.order_id).cmp(&(b.at, &b.order_id)));
-    let fixed: CouponItem =
-        serde_dynamo::from_item(item).map_err(|e| AwsError::corrupt(&key, e))?;
+    let fixed: CouponItem = from_item(&key, item)?;
     Ok(Coupon {
         code: fixed.code,
         store: fixed.store,

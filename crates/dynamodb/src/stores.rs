@@ -1,7 +1,7 @@
 //! Store registrations: `PK=STORE#<id>, SK=META`.
 
 use crate::keys::{store_pk, META};
-use crate::table::{from_item, Table};
+use crate::table::{from_item, to_item, Table};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use retention_app::ports::{StoreAdmin, StoreDirectory};
@@ -42,8 +42,7 @@ impl Table {
             rev: rev + 1,
             store: store.clone(),
         };
-        let item =
-            serde_dynamo::to_item(item).map_err(|e| AwsError::corrupt(store_pk(&store.id), e))?;
+        let item = to_item(&store_pk(&store.id), item)?;
         let mut req = self
             .client
             .put_item()
