@@ -6,6 +6,7 @@ use retention_app::ports::Customers;
 use retention_core::store::Store;
 use retention_core::webhook::Platform;
 use retention_core::{Email, StoreId};
+use retention_dynamodb::Table;
 use retention_tests::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,11 +18,22 @@ fn events_dir() -> PathBuf {
 
 #[tokio::test]
 async fn every_sample_event_is_answered_by_the_real_handler_and_tells_the_story() {
+    let table = fresh_table("events").await;
+    let app = order_webhook::App::with(
+        webhook_ports(&table),
+        Arc::new(chrono::Utc::now),
+        Duration::ZERO,
+    );
+    tell_the_story(&table, &app).await;
+}
+
+/// Registers the story's stores on `table` and sends every sample event to `app` (a handler on the
+/// same table, however its clients are wired), checking the story on the way.
+pub async fn tell_the_story(table: &Table, app: &order_webhook::App) {
     let dir = events_dir();
     let story: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("story.json")).unwrap()).unwrap();
     let secret = story["secret"].as_str().unwrap();
-    let table = fresh_table("events").await;
     for (id, platform) in story["stores"].as_object().unwrap() {
         let store = Store {
             id: StoreId::parse(id.as_str()).unwrap(),
@@ -34,11 +46,6 @@ async fn every_sample_event_is_answered_by_the_real_handler_and_tells_the_story(
         };
         assert!(table.put_store(&store, 0).await.unwrap());
     }
-    let app = order_webhook::App::with(
-        webhook_ports(&table),
-        Arc::new(chrono::Utc::now),
-        Duration::ZERO,
-    );
     let replay: Vec<String> = story["replay"]
         .as_array()
         .unwrap()
@@ -61,7 +68,7 @@ async fn every_sample_event_is_answered_by_the_real_handler_and_tells_the_story(
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         let req = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{file} is not an API Gateway event: {e}"));
-        let (status, body) = send(&app, req).await;
+        let (status, body) = send(app, req).await;
         assert_eq!(status, 200, "{file}: {body}");
         let expected = if file == "woocommerce-ping.json" {
             "ignored"

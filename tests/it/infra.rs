@@ -1,12 +1,14 @@
 //! infra/template.yaml against the code it deploys: the table is the one `retention init` creates,
 //! every function crate has an entry built from its own binary, every HTTP route in the template is
-//! one its handler answers, and the roles name what they grant.
+//! one its handler answers, the roles name what they grant, and each function sends (recorded on the
+//! wire, src/wire.rs) exactly what its role grants: no request it may not make, no unused grant.
 //!
 //! The template keeps CloudFormation's short tags (`!Ref`, `!GetAtt`, `!Sub`): reviewers read them,
 //! and serde_norway hands them over as tagged values, so nothing needs the long form.
 
 use lambda_http::http::Method;
 use retention_dynamodb::schema::table_spec;
+use retention_dynamodb::Table;
 use retention_tests::*;
 use serde_norway::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -656,26 +658,299 @@ fn segments_match(route: &str, path: &str) -> bool {
             .all(|(r, p)| r == p || (r.starts_with('{') && !p.is_empty()))
 }
 
-/// The AWS services a function's own code calls, by its role: every statement but the logs Lambda
+/// The statements that cover what a function's own code calls: every one but the logs Lambda
 /// writes for it and the dead-letter queue Lambda itself sends failed events to.
-fn services_the_role_grants(t: &Value, function: &str) -> BTreeSet<String> {
+fn code_statements<'a>(t: &'a Value, function: &str) -> Vec<&'a Value> {
     let role = referenced(&t["Resources"][function]["Properties"]["Role"])
         .unwrap_or_else(|| panic!("{function}: Role is not a reference to a role in the template"));
-    let mut services = BTreeSet::new();
-    for policy in list(&t["Resources"][role.as_str()]["Properties"]["Policies"]) {
-        for s in list(&policy["PolicyDocument"]["Statement"]) {
-            if text(&s["Sid"]) == "DeadLetters" {
-                continue;
-            }
-            for action in list(&s["Action"]) {
-                let service = text(action).split(':').next().unwrap_or_default();
-                if service != "logs" {
-                    services.insert(service.to_string());
-                }
+    list(&t["Resources"][role.as_str()]["Properties"]["Policies"])
+        .into_iter()
+        .flat_map(|p| list(&p["PolicyDocument"]["Statement"]))
+        .filter(|s| text(&s["Sid"]) != "DeadLetters")
+        .filter(|s| {
+            list(&s["Action"])
+                .iter()
+                .all(|a| !text(a).starts_with("logs:"))
+        })
+        .collect()
+}
+
+/// The AWS services a function's own code calls, by its role.
+fn services_the_role_grants(t: &Value, function: &str) -> BTreeSet<String> {
+    code_statements(t, function)
+        .into_iter()
+        .flat_map(|s| list(&s["Action"]))
+        .map(|a| text(a).split(':').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// (action, resource) for every grant of the function's code, the resource as the part of the ARN
+/// after the account (`table/${Name}`, `table/${Name}/index/GSI1`,
+/// `parameter/retention/${Stage}/stores/*`).
+fn grants(t: &Value, function: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for s in code_statements(t, function) {
+        assert_eq!(text(&s["Effect"]), "Allow");
+        for action in list(&s["Action"]) {
+            for resource in list(&s["Resource"]) {
+                let arn = arn_text(resource)
+                    .replace("${AWS::Partition}", "aws")
+                    .replace("${AWS::Region}", "region")
+                    .replace("${AWS::AccountId}", "account");
+                let tail = arn.splitn(6, ':').nth(5).unwrap_or_default().to_string();
+                out.insert((text(action).to_string(), tail));
             }
         }
     }
-    services
+    out
+}
+
+/// Whether a resource the code named falls under a granted one (`*` ends a granted path).
+fn covered(granted: &str, used: &str) -> bool {
+    match granted.strip_suffix('*') {
+        Some(prefix) => used.starts_with(prefix),
+        None => granted == used,
+    }
+}
+
+/// What a recorded request named, in the template's terms: the test's table is `${Name}`, its SSM
+/// prefix is the stage's.
+fn as_deployed(
+    (action, resource): &(String, String),
+    table: &str,
+    ssm_prefix: &str,
+) -> (String, String) {
+    let resource = if action.starts_with("ssm:") {
+        let name = resource
+            .strip_prefix(ssm_prefix)
+            .unwrap_or_else(|| panic!("{action} on {resource}, outside the test's prefix"));
+        format!("parameter/retention/${{Stage}}{name}")
+    } else {
+        let rest = resource
+            .strip_prefix(table)
+            .unwrap_or_else(|| panic!("{action} on {resource}, not the test's table"));
+        format!("table/${{Name}}{rest}")
+    };
+    (action.clone(), resource)
+}
+
+/// Every request the function's wiring sent is one its role allows, and every grant was used by
+/// one: what a function can reach and what it is allowed are the same set.
+fn assert_role_matches(function: &str, used: &BTreeSet<(String, String)>) {
+    let t = template();
+    let granted = grants(&t, function);
+    for (action, resource) in used {
+        assert!(
+            granted
+                .iter()
+                .any(|(a, r)| a == action && covered(r, resource)),
+            "{function} sends {action} on {resource}, which its role does not grant \
+             (grants: {granted:?})"
+        );
+    }
+    for (action, resource) in &granted {
+        assert!(
+            used.iter()
+                .any(|(a, r)| a == action && covered(resource, r)),
+            "{function}'s role grants {action} on {resource}, which its code never sent \
+             (sent: {used:?})"
+        );
+    }
+}
+
+/// A table handle for the function under test, on the same table as `setup` but through a
+/// recording client; setup writes (stores, keys, credentials) go through `setup` unrecorded.
+fn recorded(setup: &Table) -> (Table, retention_tests::wire::Wire, retention_aws::Aws) {
+    let (aws, wire) = retention_tests::wire::Wire::around(&aws());
+    let table = Table::new(retention_dynamodb::client(&aws), setup.name());
+    (table, wire, aws)
+}
+
+/// order-webhook, through the wiring its `main.rs` uses, handles every sample event (orders,
+/// refunds, customer updates, both redactions, WooCommerce deletes and restores) and an order that
+/// redeems an issued coupon; the requests it sent are exactly what its role grants.
+#[tokio::test]
+async fn order_webhook_sends_exactly_what_its_role_grants() {
+    let setup = fresh_table("iam-webhook").await;
+    let (table, wire, _) = recorded(&setup);
+    let app = order_webhook::App::with(
+        order_webhook::Ports::on(std::sync::Arc::new(table)),
+        std::sync::Arc::new(chrono::Utc::now),
+        Duration::ZERO,
+    );
+    crate::events::tell_the_story(&setup, &app).await;
+
+    let store = retention_core::StoreId::parse("iam-shop").unwrap();
+    register(
+        &setup,
+        &store,
+        retention_core::webhook::Platform::Shopify,
+        &[SECRET],
+    )
+    .await;
+    let offer = serde_json::json!({"customer_id": "501", "email": "c501@example.com",
+        "campaign": "winback", "kind": "percentage", "value": 15, "expires_in_days": 30});
+    let req = retention_core::coupon::IssueRequest::from_value(&offer).unwrap();
+    let code = issuer(&setup, None, Default::default(), Duration::ZERO)
+        .issue(&store, &req, None)
+        .await
+        .unwrap()
+        .coupon
+        .code;
+    let mut order = crate::fixtures::shopify_order(
+        1001,
+        501,
+        "c501@example.com",
+        "80.00",
+        &chrono::Utc::now().to_rfc3339(),
+    );
+    order["discount_codes"] = serde_json::json!([{"code": code.display(), "amount": "12.00",
+        "type": "percentage"}]);
+    let body = serde_json::to_vec(&order).unwrap();
+    let (status, answer) = send(
+        &app,
+        shopify_webhook(&store, "orders/create", "iam-1", SECRET, &body),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let coupon = setup.get_coupon(&store, &code).await.unwrap().unwrap();
+    assert_eq!(coupon.redemptions.len(), 1, "the order redeemed the code");
+
+    let used = wire
+        .actions()
+        .iter()
+        .map(|a| as_deployed(a, setup.name(), "-"))
+        .collect();
+    assert_role_matches("OrderWebhookFunction", &used);
+}
+
+/// coupon-issuer, through its `main.rs` wiring, issues (creating the code in a Shopify checkout and
+/// a WooCommerce one, whose restriction comes from the customer's profile), answers a repeat and a
+/// validity check; what it sent is exactly what its role grants.
+#[tokio::test]
+async fn coupon_issuer_sends_exactly_what_its_role_grants() {
+    use retention_platforms::mock::{self, Mock};
+    use secrecy::SecretString;
+    let setup = fresh_table("iam-coupons").await;
+    let (table, wire, aws) = recorded(&setup);
+    let prefix = format!("/t/iam-coupons-{}", std::process::id());
+    let shopify = Mock::start(mock::shopify_check, vec![], |_| mock::shopify_created(55)).await;
+    let woo = Mock::start(mock::woo_check, vec![], |_| mock::woo_created(800, "x")).await;
+    let unrecorded = retention_ssm::PlatformSecrets::new(&retention_tests::aws(), &prefix);
+    let key = retention_core::coupon::ApiKey::generate_secure();
+    let mut stores = Vec::new();
+    for (id, platform, creds) in [
+        (
+            "iam-shopify",
+            retention_core::webhook::Platform::Shopify,
+            serde_json::json!({"platform": "shopify", "shop_url": shopify.url,
+                            "access_token": mock::SHOPIFY_TOKEN}),
+        ),
+        (
+            "iam-woo",
+            retention_core::webhook::Platform::Woocommerce,
+            serde_json::json!({"platform": "woocommerce", "base_url": woo.url,
+                            "consumer_key": mock::WOO_KEY, "consumer_secret": mock::WOO_SECRET}),
+        ),
+    ] {
+        let store = retention_core::StoreId::parse(id).unwrap();
+        register(&setup, &store, platform, &[SECRET]).await;
+        setup
+            .put_api_key(&store, &key.hash(), chrono::Utc::now())
+            .await
+            .unwrap();
+        unrecorded
+            .put(&store, &SecretString::from(creds.to_string()))
+            .await
+            .unwrap();
+        stores.push(store);
+    }
+    // The WooCommerce customer has ordered before: the code is restricted to their address.
+    let order = crate::fixtures::shopify_order(
+        9001,
+        77,
+        "grace@example.com",
+        "42.00",
+        &chrono::Utc::now().to_rfc3339(),
+    );
+    let parsed = match retention_core::webhook::parse(
+        retention_core::webhook::Platform::Shopify,
+        Some("orders/create"),
+        &serde_json::to_vec(&order).unwrap(),
+    )
+    .unwrap()
+    {
+        retention_core::webhook::Parsed::Change(c) => *c,
+        other => panic!("{other:?}"),
+    };
+    deliveries(&setup)
+        .apply(&stores[1], &parsed, &["w1".into()], chrono::Utc::now())
+        .await
+        .unwrap();
+
+    let secrets = retention_ssm::PlatformSecrets::new(&aws, &prefix);
+    let checkouts = retention_platforms::PlatformCheckouts::new(
+        std::sync::Arc::new(secrets),
+        Default::default(),
+        Duration::ZERO,
+    );
+    let issuer = coupon_issuer::Issuer::new(coupon_issuer::ports(
+        std::sync::Arc::new(table),
+        Some(std::sync::Arc::new(checkouts)),
+    ))
+    .with_cache_ttl(Duration::ZERO);
+    let auth = || {
+        vec![
+            ("authorization", format!("Bearer {}", key.expose())),
+            ("content-type", "application/json".to_string()),
+        ]
+    };
+    for store in &stores {
+        let offer = serde_json::json!({"customer_id": "77", "campaign": "winback",
+            "kind": "percentage", "value": 15, "expires_in_days": 30});
+        let post = || {
+            request(
+                Method::POST,
+                &format!("/stores/{store}/coupons"),
+                &auth(),
+                offer.to_string().into_bytes(),
+            )
+        };
+        let first = coupon_issuer::handle(&issuer, post()).await.unwrap();
+        assert_eq!(first.status(), 201, "{store}: {:?}", first.body());
+        let body: serde_json::Value = match first.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(body["checkout"]["state"], "created", "{store}: {body}");
+        let again = coupon_issuer::handle(&issuer, post()).await.unwrap();
+        assert_eq!(again.status(), 200);
+        let code = body["code"].as_str().unwrap();
+        let check = request(
+            Method::GET,
+            &format!("/stores/{store}/coupons/{code}"),
+            &auth(),
+            vec![],
+        );
+        assert_eq!(
+            coupon_issuer::handle(&issuer, check)
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    assert_eq!(
+        woo.requests()[0].body["email_restrictions"],
+        serde_json::json!(["grace@example.com"])
+    );
+
+    let used = wire
+        .actions()
+        .iter()
+        .map(|a| as_deployed(a, setup.name(), &prefix))
+        .collect();
+    assert_role_matches("CouponIssuerFunction", &used);
 }
 
 /// The AWS SDKs a package links (`cargo tree -e normal`), by IAM service prefix.

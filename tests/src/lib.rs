@@ -1,6 +1,8 @@
 //! The test harness: one moto server per test binary on a free port (stopped when the binary exits),
 //! a fresh table per test so tests run in parallel, and typed helpers to send webhooks.
 
+pub mod wire;
+
 use base64::Engine;
 use lambda_http::http::{Method, Request as HttpRequest};
 use lambda_http::{Body, Request, RequestExt};
@@ -148,15 +150,7 @@ pub const SECRET: &str = "test-secret-123";
 
 /// The order-webhook's ports, all on `table` (as its `main.rs` wires them).
 pub fn webhook_ports(table: &Table) -> order_webhook::Ports {
-    let table = Arc::new(table.clone());
-    order_webhook::Ports {
-        stores: table.clone(),
-        deliveries: retention_app::Deliveries {
-            ledger: table.clone(),
-            erasure: table.clone(),
-            redemptions: table,
-        },
-    }
+    order_webhook::Ports::on(Arc::new(table.clone()))
 }
 
 /// The coupon use case on `table` (as coupon-issuer's `main.rs` wires it), creating codes on
@@ -167,7 +161,6 @@ pub fn issuer(
     retry: retention_platforms::RetryPolicy,
     cache_ttl: Duration,
 ) -> coupon_issuer::Issuer {
-    let table = Arc::new(table.clone());
     let checkouts = secrets.map(|s| {
         Arc::new(retention_platforms::PlatformCheckouts::new(
             Arc::new(s),
@@ -175,13 +168,8 @@ pub fn issuer(
             cache_ttl,
         )) as Arc<dyn retention_app::ports::Checkouts>
     });
-    coupon_issuer::Issuer::new(coupon_issuer::IssuerPorts {
-        stores: table.clone(),
-        coupons: table.clone(),
-        customers: table,
-        checkouts,
-    })
-    .with_cache_ttl(cache_ttl)
+    coupon_issuer::Issuer::new(coupon_issuer::ports(Arc::new(table.clone()), checkouts))
+        .with_cache_ttl(cache_ttl)
 }
 
 /// A table with one registered store, and the handler's state around it.

@@ -130,6 +130,14 @@ impl Aws {
     }
 }
 
+/// A configuration put together elsewhere: tests wrap the HTTP client of [`Aws::for_lambda`]'s to
+/// record what each function sends.
+impl From<SdkConfig> for Aws {
+    fn from(sdk: SdkConfig) -> Self {
+        Self { sdk }
+    }
+}
+
 /// HTTPS through rustls on ring, trusting `trust`.
 fn https(trust: TrustStore) -> SharedHttpClient {
     let tls = TlsContext::builder()

@@ -18,6 +18,20 @@ use retention_function::{body_within, header, json, Outcome, RequestLog, Router}
 use serde_json::{json, Value};
 use std::sync::LazyLock;
 
+/// The use case on the one table, creating codes through `checkouts` when the store has a
+/// platform: the wiring `main.rs` uses, and the one tests/it/infra.rs holds against the role.
+pub fn ports(
+    table: std::sync::Arc<retention_dynamodb::Table>,
+    checkouts: Option<std::sync::Arc<dyn retention_app::ports::Checkouts>>,
+) -> IssuerPorts {
+    IssuerPorts {
+        stores: table.clone(),
+        coupons: table.clone(),
+        customers: table,
+        checkouts,
+    }
+}
+
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 

@@ -1,6 +1,6 @@
 //! Wiring only: configuration and clients are built once per instance, outside the handler.
 
-use coupon_issuer::{handle, Issuer, IssuerPorts};
+use coupon_issuer::{handle, ports, Issuer};
 use lambda_http::{run, service_fn, Error};
 use retention_app::coupons::CACHE_TTL;
 use retention_aws::{Aws, Settings};
@@ -16,16 +16,8 @@ async fn main() -> Result<(), Error> {
     let aws = Aws::for_lambda()?;
     let table = Arc::new(Table::new(retention_dynamodb::client(&aws), settings.table));
     let secrets = Arc::new(PlatformSecrets::from_env(&aws));
-    let issuer = Issuer::new(IssuerPorts {
-        stores: table.clone(),
-        coupons: table.clone(),
-        customers: table,
-        checkouts: Some(Arc::new(PlatformCheckouts::new(
-            secrets,
-            RetryPolicy::default(),
-            CACHE_TTL,
-        ))),
-    });
+    let checkouts = PlatformCheckouts::new(secrets, RetryPolicy::default(), CACHE_TTL);
+    let issuer = Issuer::new(ports(table, Some(Arc::new(checkouts))));
     let issuer = &issuer;
     run(service_fn(move |req| handle(issuer, req))).await
 }

@@ -38,6 +38,21 @@ pub struct Ports {
     pub deliveries: Deliveries,
 }
 
+impl Ports {
+    /// Every port on the one table: the wiring `main.rs` uses, and the one tests/it/infra.rs holds
+    /// against the function's IAM role.
+    pub fn on(table: Arc<retention_dynamodb::Table>) -> Self {
+        Self {
+            stores: table.clone(),
+            deliveries: Deliveries {
+                ledger: table.clone(),
+                erasure: table.clone(),
+                redemptions: table,
+            },
+        }
+    }
+}
+
 /// Everything the handler needs, built once per Lambda instance.
 pub struct App {
     deliveries: Deliveries,

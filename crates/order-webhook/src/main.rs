@@ -2,7 +2,6 @@
 
 use lambda_http::{run, service_fn, Error};
 use order_webhook::{handle, App, Ports};
-use retention_app::Deliveries;
 use retention_aws::{Aws, Settings};
 use retention_dynamodb::Table;
 use std::sync::Arc;
@@ -13,14 +12,7 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env();
     let aws = Aws::for_lambda()?;
     let table = Arc::new(Table::new(retention_dynamodb::client(&aws), settings.table));
-    let app = App::new(Ports {
-        stores: table.clone(),
-        deliveries: Deliveries {
-            ledger: table.clone(),
-            erasure: table.clone(),
-            redemptions: table,
-        },
-    });
+    let app = App::new(Ports::on(table));
     let app = &app;
     run(service_fn(move |req| handle(app, req))).await
 }
