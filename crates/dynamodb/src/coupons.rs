@@ -13,6 +13,7 @@
 //! conditionally on exactly what they read (the use count and the absence of this order), retrying
 //! when someone else got there first: two orders racing for the last use cannot both count.
 
+use crate::items::prefixed;
 use crate::keys::{order_sk, store_pk, PK, SK};
 use crate::table::{from_item, put, s, to_av, to_item, Expr, Item, Range, Table, Tx};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -93,21 +94,14 @@ fn coupon_from_item(item: Item) -> Result<Coupon, AwsError> {
         .and_then(|v| v.as_s().ok())
         .cloned()
         .unwrap_or_default();
-    let mut redemptions: Vec<Redemption> = Vec::new();
-    let mut invalid: Vec<InvalidRedemption> = Vec::new();
-    for (k, v) in &item {
-        if k.starts_with(REDEMPTION_ATTR) {
-            redemptions.push(
-                serde_dynamo::from_attribute_value(v.clone())
-                    .map_err(|e| AwsError::corrupt(&key, e))?,
-            );
-        } else if k.starts_with(INVALID_ATTR) {
-            invalid.push(
-                serde_dynamo::from_attribute_value(v.clone())
-                    .map_err(|e| AwsError::corrupt(&key, e))?,
-            );
-        }
-    }
+    let mut redemptions: Vec<Redemption> = prefixed(&key, &item, REDEMPTION_ATTR)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let mut invalid: Vec<InvalidRedemption> = prefixed(&key, &item, INVALID_ATTR)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
     redemptions.sort_by(|a, b| (a.at, &a.order_id).cmp(&(b.at, &b.order_id)));
     invalid.sort_by(|a, b| (a.at, &a.order_id).cmp(&(b.at, &b.order_id)));
     let fixed: CouponItem = from_item(&key, item)?;

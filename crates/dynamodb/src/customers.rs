@@ -4,7 +4,7 @@
 
 use crate::items::{self, ProfileItem};
 use crate::keys::*;
-use crate::table::{from_item, s, sort_key, Item, Range, Table};
+use crate::table::{from_item, s, sort_key, Item, Query, Range, Read, Table};
 use async_trait::async_trait;
 use retention_app::ports::{Customers, Page};
 use retention_app::{ErrorKind, PortError, Result};
@@ -130,10 +130,13 @@ impl Customers for Table {
         let page = self
             .query_page(
                 store,
-                &Range::Between(&from, &hi),
+                &Query {
+                    range: Range::Between(&from, &hi),
+                    projection: None,
+                    read: Read::Eventual,
+                },
                 None,
                 Some(items.max(1)),
-                None,
                 "reading a page of customers",
             )
             .await?;
@@ -165,9 +168,12 @@ impl Customers for Table {
             let rest = self
                 .query_page(
                     store,
-                    &Range::Between(&lo, &end),
+                    &Query {
+                        range: Range::Between(&lo, &end),
+                        projection: None,
+                        read: Read::Eventual,
+                    },
                     Some(k),
-                    None,
                     None,
                     "reading a customer",
                 )

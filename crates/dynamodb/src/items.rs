@@ -114,15 +114,16 @@ pub(crate) struct OrderRecordItem {
 }
 
 /// The values of every attribute named `<prefix><id>`, decoded.
-fn prefixed<T: DeserializeOwned>(
+/// The attributes named `<prefix><id>`, each decoded as a `T`, with their ids: how an item keeps a
+/// growing set (an order copy's refunds, a coupon's redemptions) as attributes of its own.
+pub(crate) fn prefixed<'a, T: DeserializeOwned>(
     key: &str,
-    item: &Item,
+    item: &'a Item,
     prefix: &str,
-) -> Result<Vec<(RefundId, T)>, AwsError> {
+) -> Result<Vec<(&'a str, T)>, AwsError> {
     item.iter()
         .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?, v)))
         .map(|(id, v)| {
-            let id = RefundId::parse(id).map_err(|e| AwsError::corrupt(key, e))?;
             let value = serde_dynamo::from_attribute_value(v.clone())
                 .map_err(|e| AwsError::corrupt(key, e))?;
             Ok((id, value))
@@ -134,7 +135,15 @@ fn prefixed<T: DeserializeOwned>(
 pub(crate) type OrderCopy = (Option<OrderSummary>, Vec<(RefundId, RefundSummary)>);
 
 pub(crate) fn order_copy(key: &str, item: Item) -> Result<OrderCopy, AwsError> {
-    let refunds = prefixed(key, &item, REFUND_ATTR)?;
+    let refunds = prefixed(key, &item, REFUND_ATTR)?
+        .into_iter()
+        .map(|(id, r)| {
+            Ok((
+                RefundId::parse(id).map_err(|e| AwsError::corrupt(key, e))?,
+                r,
+            ))
+        })
+        .collect::<Result<_, AwsError>>()?;
     let copy: OrderCopyItem = from_item(key, item)?;
     Ok((copy.o, refunds))
 }

@@ -196,7 +196,24 @@ pub(crate) struct QueryPage {
     pub last_key: Option<Item>,
 }
 
+/// How a Query reads. Strong for what a decision is made on (one customer, one order's records);
+/// eventual for streaming a store, where a write of the last second is picked up by the next run
+/// anyway, at half the read units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Read {
+    Strong,
+    Eventual,
+}
+
+/// What a Query over a store's partition reads: the sort-key range, which attributes, how.
+pub(crate) struct Query<'a> {
+    pub range: Range<'a>,
+    pub projection: Option<&'a str>,
+    pub read: Read,
+}
+
 /// A key condition on the sort key of a store's partition.
+#[derive(Clone, Copy)]
 pub(crate) enum Range<'a> {
     All,
     Prefix(&'a str),
@@ -281,23 +298,27 @@ impl Table {
             .item)
     }
 
-    /// One page of the store's items in `range`, from `start` (a page's `last_key`), at most
-    /// `limit` items (DynamoDB also stops at 1 MB).
+    /// One page of `query`, from `start` (a page's `last_key`), at most `limit` items (DynamoDB
+    /// also stops at 1 MB).
     pub(crate) async fn query_page(
         &self,
         store: &StoreId,
-        range: &Range<'_>,
+        query: &Query<'_>,
         start: Option<Item>,
         limit: Option<usize>,
-        projection: Option<&str>,
         context: &'static str,
     ) -> Result<QueryPage, AwsError> {
+        let Query {
+            range,
+            projection,
+            read,
+        } = query;
         self.count();
         let mut query = self
             .client
             .query()
             .table_name(&self.name)
-            .consistent_read(true)
+            .consistent_read(*read == Read::Strong)
             .expression_attribute_values(":pk", s(store_pk(store)));
         query = match range {
             Range::All => query.key_condition_expression("PK = :pk"),
@@ -322,8 +343,8 @@ impl Table {
         })
     }
 
-    /// Every item of the store in `range`, all pages: for ranges known to be small (one customer,
-    /// a store's coupons for the operator).
+    /// Every item of the store in `range`, all pages, strongly consistent: for ranges known to be
+    /// small (one customer, a store's coupons for the operator).
     pub(crate) async fn query_all(
         &self,
         store: &StoreId,
@@ -331,12 +352,15 @@ impl Table {
         projection: Option<&str>,
         context: &'static str,
     ) -> Result<Vec<Item>, AwsError> {
+        let query = Query {
+            range: *range,
+            projection,
+            read: Read::Strong,
+        };
         let mut out = Vec::new();
         let mut start = None;
         loop {
-            let page = self
-                .query_page(store, range, start, None, projection, context)
-                .await?;
+            let page = self.query_page(store, &query, start, None, context).await?;
             out.extend(page.items);
             match page.last_key {
                 Some(k) => start = Some(k),
