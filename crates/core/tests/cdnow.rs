@@ -239,13 +239,11 @@ fn parameter_recovery_100k_customers() {
     }
 }
 
-/// The `retention model fit` logic end to end on CDNOW rewritten as the export CSV.
-#[test]
-fn model_fit_report_on_cdnow_csv() {
-    use retention_core::churn::report::{fit_transactions, ModelChoice, ModelFitRequest};
-    let Some(rows) = cdnow() else { return };
+use retention_core::churn::report::{fit_transactions, ModelChoice, ModelFitRequest};
+
+fn cdnow_csv(rows: &[(u32, Purchase)]) -> String {
     let mut csv = String::from("customer_id,date,amount\n");
-    for (c, p) in &rows {
+    for (c, p) in rows {
         csv += &format!(
             "{c},{},{}.{:02}\n",
             p.date,
@@ -253,15 +251,26 @@ fn model_fit_report_on_cdnow_csv() {
             p.amount_minor % 100
         );
     }
-    let req = ModelFitRequest {
+    csv
+}
+
+fn fit_all() -> ModelFitRequest {
+    ModelFitRequest {
         calibration_end: d("1997-09-30"),
         holdout_end: Some(d("1998-06-30")),
         model: ModelChoice::All,
         unit: TimeUnit::Weeks,
         horizon_days: 90,
         minor_digits: 2,
-    };
-    let report = fit_transactions(&csv, &req).unwrap();
+    }
+}
+
+/// The `retention model fit` logic end to end on CDNOW rewritten as the export CSV.
+#[test]
+fn model_fit_report_on_cdnow_csv() {
+    let Some(rows) = cdnow() else { return };
+    let report = fit_transactions(&cdnow_csv(&rows), &fit_all()).unwrap();
+    assert!(report.models.iter().all(|m| m.left_out.is_none()));
     eprintln!("{report}");
     assert_eq!(report.customers, 2357);
     let pareto = &report.models[1];
@@ -273,4 +282,22 @@ fn model_fit_report_on_cdnow_csv() {
     let b = report.baselines.as_ref().unwrap();
     eprintln!("{}", serde_json::to_string(&report).unwrap().len());
     assert!((b.days_since_last_order_auc.unwrap() - 0.7714).abs() < 5e-4);
+}
+
+/// A repeat buyer whose repeat orders were free no longer fails the fit as a whole: the spend model
+/// leaves them out and says so, the purchase models fit as usual.
+#[test]
+fn model_fit_leaves_free_repeat_orders_out_of_the_spend_model_only() {
+    let Some(rows) = cdnow() else { return };
+    let mut csv = cdnow_csv(&rows);
+    csv += "free-buyer,1997-01-05,20.00\nfree-buyer,1997-03-01,0.00\nfree-buyer,1997-05-01,0.00\n";
+    let report = fit_transactions(&csv, &fit_all()).unwrap();
+    assert_eq!(report.customers, 2358);
+    assert_eq!(report.models.len(), 3);
+    assert!(report.models[..2].iter().all(|m| m.left_out.is_none()));
+    let gg = &report.models[2];
+    let note = gg.left_out.as_deref().unwrap();
+    assert!(note.starts_with("1 repeat buyers"), "{note}");
+    assert!((gg.parameters[2].value / 100.0 - 15.44352).abs() < 1e-3);
+    assert!(report.to_string().contains("left out: 1 repeat buyers"));
 }

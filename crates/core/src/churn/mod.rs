@@ -9,6 +9,7 @@ pub mod bgnbd;
 pub mod evaluate;
 pub mod fit;
 pub mod gamma_gamma;
+pub mod inputs;
 pub mod kpi;
 pub mod pareto;
 pub mod report;
@@ -23,6 +24,7 @@ pub mod transactions;
 pub use bgnbd::{BgNbdFit, BgNbdParams};
 pub use fit::{Diagnostics, StopReason};
 pub use gamma_gamma::{GammaGammaFit, GammaGammaParams};
+pub use inputs::FitInputs;
 pub use pareto::{ParetoNbdFit, ParetoNbdParams};
 pub use summary::{summarize, summarize_all, CustomerSummary, FitData, Purchase, TimeUnit};
 

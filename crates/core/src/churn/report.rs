@@ -11,8 +11,8 @@ use super::evaluate::auc;
 use super::score::churn_risk;
 use super::transactions::{parse_transactions, TransactionsError};
 use super::{
-    summarize_all, BgNbdParams, ChurnError, CountModel, Diagnostics, FitData, GammaGammaParams,
-    ParetoNbdParams, TimeUnit,
+    summarize_all, BgNbdParams, ChurnError, CountModel, Diagnostics, FitData, FitInputs,
+    GammaGammaParams, ParetoNbdParams, TimeUnit,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +64,9 @@ pub struct ModelReport {
     pub parameters: Vec<ParameterReport>,
     pub diagnostics: Diagnostics,
     pub holdout: Option<HoldoutReport>,
+    /// Customers the model left out, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_out: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,6 +180,7 @@ pub fn fit_transactions(csv: &str, req: &ModelFitRequest) -> Result<ModelFitRepo
             ),
             holdout: evaluate(&fit.params),
             diagnostics: fit.diagnostics,
+            left_out: None,
         });
     }
     if wants(ModelChoice::Pareto) {
@@ -190,15 +194,18 @@ pub fn fit_transactions(csv: &str, req: &ModelFitRequest) -> Result<ModelFitRepo
             ),
             holdout: evaluate(&fit.params),
             diagnostics: fit.diagnostics,
+            left_out: None,
         });
     }
     if wants(ModelChoice::GammaGamma) {
-        let rows = GammaGammaParams::rows(
-            summaries
-                .values()
-                .filter_map(|s| s.mean_repeat_value_minor().map(|m| (s.frequency, m))),
-        )?;
-        let fit = GammaGammaParams::fit(&rows)?;
+        let inputs = FitInputs::from_summaries(summaries.values(), req.calibration_end);
+        let fit = GammaGammaParams::fit(&inputs.spend_rows())?;
+        let left_out = (inputs.spend_left_out > 0).then(|| {
+            format!(
+                "{} repeat buyers whose repeat purchases total zero or less (free orders)",
+                inputs.spend_left_out
+            )
+        });
         let p = fit.params;
         models.push(ModelReport {
             model: "Gamma-Gamma (gamma in minor units)",
@@ -209,6 +216,7 @@ pub fn fit_transactions(csv: &str, req: &ModelFitRequest) -> Result<ModelFitRepo
             ),
             holdout: None,
             diagnostics: fit.diagnostics,
+            left_out,
         });
     }
     let baselines = holdout.as_ref().map(|(_, bought, _)| {
@@ -288,6 +296,9 @@ impl fmt::Display for ModelFitReport {
                 d.function_evaluations,
                 d.stop_reason.describe()
             )?;
+            if let Some(l) = &m.left_out {
+                writeln!(f, "  left out: {l}")?;
+            }
             if let Some(h) = &m.holdout {
                 writeln!(
                     f,

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::gamma_gamma::predicted_clv_minor;
 use super::{
-    BgNbdParams, ChurnError, CountModel, CustomerSummary, FitData, GammaGammaParams,
+    BgNbdParams, ChurnError, CountModel, CustomerSummary, FitData, FitInputs, GammaGammaParams,
     ParetoNbdParams, TimeUnit,
 };
 
@@ -136,7 +136,14 @@ pub struct ChurnModel {
     /// In days.
     pub counts: ParetoNbdParams,
     pub spend: Option<GammaGammaParams>,
+    /// Repeat buyers the spend model left out: their repeat purchases total zero.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub spend_left_out: u64,
     pub settings: ScoringSettings,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The churn figures of one customer.
@@ -158,25 +165,28 @@ pub struct CustomerRisk {
 }
 
 impl ChurnModel {
-    /// Fits the store's model from customer summaries (in days) at `end`, or falls back to the
-    /// fixed priors when the store has fewer than the settings' minimum customers, repeat buyers
-    /// or days of history, or when the fit does not converge.
+    /// Fits the store's model from customer summaries at `end` (see [`ChurnModel::fit`]).
     pub fn build(
         summaries: &[CustomerSummary],
         end: NaiveDate,
         settings: ScoringSettings,
     ) -> ChurnModel {
-        let customers = summaries.len();
-        let repeat = summaries.iter().filter(|s| s.frequency > 0).count();
-        let history = summaries
-            .iter()
-            .map(|s| (end - s.first_purchase).num_days())
-            .max()
-            .unwrap_or(0);
+        ChurnModel::fit(&FitInputs::from_summaries(summaries, end), settings)
+    }
+
+    /// Fits the store's model from its merged inputs, or falls back to the fixed priors when the
+    /// store has fewer than the settings' minimum customers, repeat buyers or days of history, or
+    /// when the fit does not converge. The spend model leaves out repeat buyers whose repeat
+    /// purchases total zero (counted in `spend_left_out`); the purchase models keep them.
+    pub fn fit(inputs: &FitInputs, settings: ScoringSettings) -> ChurnModel {
+        let customers = inputs.customers as usize;
+        let repeat = inputs.repeat_customers as usize;
+        let history = inputs.history_days;
         let fallback = |reason: String| ChurnModel {
             method: Method::FallbackPriors { reason },
             counts: FALLBACK_PRIORS_DAYS,
             spend: None,
+            spend_left_out: inputs.spend_left_out,
             settings: settings.clone(),
         };
         if customers < settings.min_customers {
@@ -197,11 +207,7 @@ impl ChurnModel {
                 settings.min_history_days
             ));
         }
-        let to_days = |s: &CustomerSummary| {
-            let k = s.unit.days();
-            (s.frequency as f64, s.recency * k, s.age * k)
-        };
-        let data = FitData::from_triples(summaries.iter().map(to_days));
+        let data = FitData::from_weighted(inputs.weighted_triples());
         let counts = match ParetoNbdParams::fit(&data) {
             Ok(f) if f.diagnostics.converged => f.params,
             Ok(f) => {
@@ -212,15 +218,10 @@ impl ChurnModel {
             }
             Err(e) => return fallback(e.to_string()),
         };
-        let spend = GammaGammaParams::rows(
-            summaries
-                .iter()
-                .filter_map(|s| s.mean_repeat_value_minor().map(|m| (s.frequency, m))),
-        )
-        .ok()
-        .and_then(|rows| GammaGammaParams::fit(&rows).ok())
-        .filter(|f| f.diagnostics.converged && f.params.q > 1.0)
-        .map(|f| f.params);
+        let spend = GammaGammaParams::fit(&inputs.spend_rows())
+            .ok()
+            .filter(|f| f.diagnostics.converged && f.params.q > 1.0)
+            .map(|f| f.params);
         ChurnModel {
             method: Method::Fitted {
                 customers,
@@ -228,6 +229,7 @@ impl ChurnModel {
             },
             counts,
             spend,
+            spend_left_out: inputs.spend_left_out,
             settings,
         }
     }
