@@ -212,6 +212,30 @@ impl Profile {
         }
     }
 
+    /// What the churn models see of this customer: one purchase per order that counts (not
+    /// cancelled or deleted), on the day it was placed, its total net of its refunds, in
+    /// `currency` (orders paid in another currency are left out: the store's model is in one).
+    pub fn purchases(&self, currency: Currency) -> Vec<crate::churn::Purchase> {
+        let mut refunded: BTreeMap<&OrderId, i64> = BTreeMap::new();
+        for ((order, _), r) in &self.refunds {
+            if r.amount.currency == currency {
+                let t = refunded.entry(order).or_default();
+                *t = t.saturating_add(r.amount.minor);
+            }
+        }
+        self.orders
+            .iter()
+            .filter(|(_, o)| o.status == OrderStatus::Open && o.total.currency == currency)
+            .map(|(id, o)| crate::churn::Purchase {
+                date: o.created_at.date_naive(),
+                amount_minor: o
+                    .total
+                    .minor
+                    .saturating_sub(refunded.get(id).copied().unwrap_or(0)),
+            })
+            .collect()
+    }
+
     /// Erases personal data; orders and figures stay, anonymous.
     pub fn redact(&mut self) {
         self.person = Person::default();
@@ -302,6 +326,55 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Profile>(&json).unwrap(), p);
+    }
+
+    #[test]
+    fn purchases_are_the_orders_that_count_net_of_their_refunds() {
+        let usd = Currency::parse("USD").unwrap();
+        let eur = Currency::parse("EUR").unwrap();
+        let at = |d: &str| {
+            DateTime::parse_from_rfc3339(&format!("{d}T10:00:00Z"))
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        let order = |day: &str, minor: i64, currency, status| OrderSummary {
+            created_at: at(day),
+            updated_at: at(day),
+            total: Money::new(minor, currency),
+            status,
+            categories: BTreeMap::new(),
+            coupon_codes: vec![],
+        };
+        let mut p = Profile::default();
+        let id = |s: &str| OrderId::parse(s).unwrap();
+        p.orders
+            .insert(id("a"), order("2026-01-05", 5_000, usd, OrderStatus::Open));
+        p.orders.insert(
+            id("b"),
+            order("2026-02-05", 3_000, usd, OrderStatus::Cancelled),
+        );
+        p.orders
+            .insert(id("c"), order("2026-03-05", 4_000, eur, OrderStatus::Open));
+        p.orders
+            .insert(id("d"), order("2026-04-05", 2_000, usd, OrderStatus::Open));
+        for (o, r, minor) in [("a", "r1", 1_000), ("a", "r2", 500), ("b", "r3", 3_000)] {
+            p.refunds.insert(
+                (id(o), RefundId::parse(r).unwrap()),
+                RefundSummary {
+                    amount: Money::new(minor, usd),
+                    created_at: at("2026-05-01"),
+                },
+            );
+        }
+        let got: Vec<(String, i64)> = p
+            .purchases(usd)
+            .iter()
+            .map(|p| (p.date.to_string(), p.amount_minor))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("2026-01-05".into(), 3_500), ("2026-04-05".into(), 2_000)]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! for any store, small enough to store per segment and read back in the fitting phase.
 
 use super::gamma_gamma::SpendRow;
+use super::rfm::RfmScore;
 use super::CustomerSummary;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,61 @@ pub struct FitInputs {
     counts: BTreeMap<(u32, u64, u64), u64>,
     /// (x, repeat value in minor units) → repeat buyers.
     spend: BTreeMap<(u32, i64), u64>,
+    /// Days since the last purchase → customers (RFM recency, exact).
+    recency: BTreeMap<i64, u64>,
+    /// Total spend bucket ([`spend_bucket`]) → customers (RFM monetary, to 1 %).
+    monetary: BTreeMap<i64, u64>,
+}
+
+/// Buckets of total spend for the monetary quintiles, each 1 % wide: the boundaries of a store's
+/// quintiles are then known to 1 % of spend whatever the number of customers, and the
+/// distribution stays a few thousand rows. Nothing or less (refunded in full) is one bucket.
+pub fn spend_bucket(minor: i64) -> i64 {
+    if minor <= 0 {
+        -1
+    } else {
+        ((minor as f64).ln() / 1.01f64.ln()).floor() as i64
+    }
+}
+
+/// RFM quintile scores from a store's merged [`FitInputs`]: a customer's score is
+/// 1 + ⌊5 · (share of customers with a strictly worse value)⌋, as in
+/// [`rfm_scores`](super::rfm::rfm_scores), read from the distribution instead of a sort of every
+/// customer. Recency and frequency are exact; monetary compares 1 % buckets.
+#[derive(Debug, Clone)]
+pub struct RfmScorer {
+    customers: u64,
+    /// (days since last purchase, customers with more days), ascending.
+    recency: Vec<(i64, u64)>,
+    /// (purchase days, customers with fewer), ascending.
+    frequency: Vec<(u32, u64)>,
+    /// (spend bucket, customers in lower buckets), ascending.
+    monetary: Vec<(i64, u64)>,
+}
+
+impl RfmScorer {
+    fn quintile(&self, worse: u64) -> u8 {
+        (1 + (5 * worse) / self.customers.max(1)).min(5) as u8
+    }
+
+    pub fn score(&self, s: &CustomerSummary, end: NaiveDate) -> RfmScore {
+        let lookup = |rows: &[(i64, u64)], v: i64| {
+            rows.binary_search_by_key(&v, |r| r.0)
+                .map(|i| rows[i].1)
+                .unwrap_or(0)
+        };
+        let days = s.frequency + 1;
+        let freq = self
+            .frequency
+            .binary_search_by_key(&days, |r| r.0)
+            .map(|i| self.frequency[i].1)
+            .unwrap_or(0);
+        RfmScore {
+            recency: self.quintile(lookup(&self.recency, s.days_since_last_purchase(end))),
+            frequency: self.quintile(freq),
+            monetary: self.quintile(lookup(&self.monetary, spend_bucket(s.total_value_minor))),
+        }
+    }
 }
 
 impl FitInputs {
@@ -56,6 +112,14 @@ impl FitInputs {
             (s.age * k).to_bits(),
         );
         *self.counts.entry(key).or_default() += 1;
+        *self
+            .recency
+            .entry(s.days_since_last_purchase(end))
+            .or_default() += 1;
+        *self
+            .monetary
+            .entry(spend_bucket(s.total_value_minor))
+            .or_default() += 1;
         if s.frequency > 0 {
             self.repeat_customers += 1;
             if s.repeat_value_minor > 0 {
@@ -80,6 +144,50 @@ impl FitInputs {
         }
         for (k, n) in &other.spend {
             *self.spend.entry(*k).or_default() += n;
+        }
+        for (k, n) in &other.recency {
+            *self.recency.entry(*k).or_default() += n;
+        }
+        for (k, n) in &other.monetary {
+            *self.monetary.entry(*k).or_default() += n;
+        }
+    }
+
+    /// The RFM quintile scorer of these customers.
+    pub fn rfm_scorer(&self) -> RfmScorer {
+        // Recency: lower is better, so "worse" is every customer with more days.
+        let mut above = self.customers;
+        let recency = self
+            .recency
+            .iter()
+            .map(|(&d, &n)| {
+                above -= n;
+                (d, above)
+            })
+            .collect();
+        let mut frequency: BTreeMap<u32, u64> = BTreeMap::new();
+        for (&(x, _, _), &n) in &self.counts {
+            *frequency.entry(x + 1).or_default() += n;
+        }
+        let below = |rows: &mut dyn Iterator<Item = (i64, u64)>| {
+            let mut seen = 0;
+            rows.map(|(v, n)| {
+                let row = (v, seen);
+                seen += n;
+                row
+            })
+            .collect::<Vec<_>>()
+        };
+        let frequency = below(&mut frequency.iter().map(|(&v, &n)| (i64::from(v), n)))
+            .into_iter()
+            .map(|(v, n)| (v as u32, n))
+            .collect();
+        let monetary = below(&mut self.monetary.iter().map(|(&v, &n)| (v, n)));
+        RfmScorer {
+            customers: self.customers,
+            recency,
+            frequency,
+            monetary,
         }
     }
 
@@ -109,7 +217,7 @@ impl FitInputs {
 
     /// Distinct rows held (what storing these inputs costs).
     pub fn rows(&self) -> usize {
-        self.counts.len() + self.spend.len()
+        self.counts.len() + self.spend.len() + self.recency.len() + self.monetary.len()
     }
 }
 
@@ -125,6 +233,10 @@ struct Rows {
     counts: Vec<(u32, f64, f64, u64)>,
     /// [x, repeat value in minor units, customers]
     spend: Vec<(u32, i64, u64)>,
+    /// [days since the last purchase, customers]
+    recency: Vec<(i64, u64)>,
+    /// [spend bucket, customers]
+    monetary: Vec<(i64, u64)>,
 }
 
 impl From<FitInputs> for Rows {
@@ -140,6 +252,8 @@ impl From<FitInputs> for Rows {
                 .map(|(&(x, tx, t), &n)| (x, f64::from_bits(tx), f64::from_bits(t), n))
                 .collect(),
             spend: i.spend.iter().map(|(&(x, v), &n)| (x, v, n)).collect(),
+            recency: i.recency.into_iter().collect(),
+            monetary: i.monetary.into_iter().collect(),
         }
     }
 }
@@ -154,6 +268,13 @@ impl From<Rows> for FitInputs {
         for (x, v, n) in r.spend {
             *spend.entry((x, v)).or_default() += n;
         }
+        let sum = |rows: Vec<(i64, u64)>| {
+            let mut m = BTreeMap::new();
+            for (k, n) in rows {
+                *m.entry(k).or_default() += n;
+            }
+            m
+        };
         FitInputs {
             customers: r.customers,
             repeat_customers: r.repeat_customers,
@@ -161,6 +282,8 @@ impl From<Rows> for FitInputs {
             spend_left_out: r.spend_left_out,
             counts,
             spend,
+            recency: sum(r.recency),
+            monetary: sum(r.monetary),
         }
     }
 }
@@ -236,8 +359,41 @@ mod tests {
             assert_eq!(model.counts, expected.counts);
             assert_eq!(model.spend, expected.spend);
         }
-        // Far fewer rows than customers: whole days repeat.
-        assert!(whole.rows() < all.len(), "{} rows", whole.rows());
+        // Bounded by the distinct values, not the customers: whole days repeat, and spend falls in
+        // 1 % buckets (2,000–40,000 minor units: about 300).
+        assert!(whole.recency.len() <= 366, "{}", whole.recency.len());
+        assert!(whole.monetary.len() <= 400, "{}", whole.monetary.len());
+        assert!(whole.counts.len() < all.len(), "{}", whole.counts.len());
+    }
+
+    #[test]
+    fn rfm_scores_from_the_merged_distribution_match_a_sort_of_every_customer() {
+        let mut all = store(3_000, 5);
+        // Spend varies per customer, some spent nothing net.
+        let mut rng = Rng::new(99);
+        for s in all.iter_mut() {
+            s.total_value_minor = (rng.uniform() * 50_000.0) as i64 - 1_000;
+        }
+        let exact = crate::churn::rfm::rfm_scores(&all, end());
+        let mut merged = FitInputs::default();
+        for part in all.chunks(700) {
+            merged.merge(&FitInputs::from_summaries(part, end()));
+        }
+        let scorer = merged.rfm_scorer();
+        let mut monetary_off = 0;
+        for (s, want) in all.iter().zip(&exact) {
+            let got = scorer.score(s, end());
+            assert_eq!(got.recency, want.recency);
+            assert_eq!(got.frequency, want.frequency);
+            assert!(got.monetary.abs_diff(want.monetary) <= 1);
+            monetary_off += usize::from(got.monetary != want.monetary);
+        }
+        // Only customers within 1 % of a quintile boundary can differ.
+        assert!(
+            monetary_off * 100 < all.len(),
+            "{monetary_off} of {}",
+            all.len()
+        );
     }
 
     #[test]
