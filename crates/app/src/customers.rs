@@ -70,6 +70,10 @@ impl<'a> Stream<'a> {
     pub fn cursor(&self) -> Option<&Cursor> {
         self.cursor.as_ref()
     }
+    /// Whether the last page has been handed out (its cursor is then no place to resume from).
+    pub fn done(&self) -> bool {
+        self.done
+    }
     /// The next page of whole customers; `None` at the end.
     pub async fn next_page(&mut self) -> Result<Option<Vec<(CustomerId, Profile)>>> {
         if self.done {

@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod error;
 pub mod memory;
 pub mod ports;
+pub mod scan;
 
 pub use cache::{StoreCache, TtlCache};
 pub use delivery::{Applied, Deliveries};
