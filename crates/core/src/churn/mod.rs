@@ -15,6 +15,7 @@ pub mod pareto;
 pub mod report;
 pub mod rfm;
 pub mod score;
+pub mod scored;
 pub mod simulate;
 pub mod special;
 pub mod store;

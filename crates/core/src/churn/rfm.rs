@@ -2,13 +2,13 @@
 //! customer's risk in plain words.
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::score::{CustomerRisk, Method, RiskBucket};
 use super::CustomerSummary;
 
 /// Scores 1 (worst) to 5 (best).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RfmScore {
     pub recency: u8,
     pub frequency: u8,
@@ -25,7 +25,7 @@ pub struct RfmScore {
 /// | 3 | hibernating | hibernating | loyal | loyal | loyal |
 /// | 2 | hibernating | hibernating | at risk | at risk / can't lose (M ≥ 4) | same |
 /// | 1 | lost | lost | at risk | at risk / can't lose (M ≥ 4) | same |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Segment {
     Champions,

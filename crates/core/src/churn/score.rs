@@ -11,7 +11,7 @@
 //! risk: it is 1 for every one-time buyer (AUC 0.316). See docs/churn-model.md.
 
 use chrono::{Duration, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::gamma_gamma::predicted_clv_minor;
 use super::{
@@ -35,7 +35,7 @@ impl Default for RiskThresholds {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskBucket {
     Low,
