@@ -5,10 +5,11 @@
 use crate::error::Result;
 use crate::ports::*;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use retention_core::coupon::{ApiKeyHash, CheckoutSync, Coupon, CouponCode, RedeemOutcome};
 use retention_core::ledger::{IdentityWrite, OrderRecord, Version, Write};
 use retention_core::profile::Profile;
+use retention_core::scan::Run;
 use retention_core::segment::{bucket, Cursor, Segment};
 use retention_core::store::Store;
 use retention_core::webhook::OrderStatus;
@@ -32,6 +33,7 @@ struct State {
     coupons: HashMap<(StoreId, String), Coupon>,
     grants: HashMap<(StoreId, String), (CouponCode, Option<String>)>,
     api_keys: HashMap<StoreId, ApiKeyHash>,
+    runs: HashMap<(StoreId, NaiveDate), (Run, u64)>,
     /// Writes that keep no state the use cases read back (checkouts, data requests).
     other: Vec<(StoreId, Write)>,
 }
@@ -425,6 +427,23 @@ impl Redemptions for Memory {
             RedeemOutcome::Invalid(r) => c.invalid_redemptions.push(r.clone()),
             _ => return Ok(false),
         }
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ScanRuns for Memory {
+    async fn run(&self, store: &StoreId, as_of: NaiveDate) -> Result<Option<(Run, u64)>> {
+        Ok(self.lock().runs.get(&(store.clone(), as_of)).cloned())
+    }
+    async fn put_run(&self, run: &Run, rev: u64) -> Result<bool> {
+        let mut s = self.lock();
+        let key = (run.store.clone(), run.as_of);
+        let current = s.runs.get(&key).map_or(0, |(_, r)| *r);
+        if current != rev {
+            return Ok(false);
+        }
+        s.runs.insert(key, (run.clone(), rev + 1));
         Ok(true)
     }
 }

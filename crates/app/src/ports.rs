@@ -5,10 +5,11 @@
 
 use crate::error::Result;
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use retention_core::coupon::{ApiKeyHash, CheckoutSync, Coupon, CouponCode, RedeemOutcome};
 use retention_core::ledger::{OrderRecord, Write};
 use retention_core::profile::Profile;
+use retention_core::scan::Run;
 use retention_core::segment::{Cursor, Segment};
 use retention_core::store::Store;
 use retention_core::{CustomerId, Email, OrderId, StoreId};
@@ -109,6 +110,16 @@ pub trait Customers: Send + Sync {
         after: Option<&Cursor>,
         items: usize,
     ) -> Result<Page>;
+}
+
+/// A store's churn-scan runs, one per day ([`retention_core::scan::Run`]), each written under a
+/// revision so that concurrent workers' records never overwrite one another.
+#[async_trait]
+pub trait ScanRuns: Send + Sync {
+    /// The store's run for `as_of` and its revision.
+    async fn run(&self, store: &StoreId, as_of: NaiveDate) -> Result<Option<(Run, u64)>>;
+    /// Writes `run` provided nobody wrote it since `rev` (0: it must be new); false if they did.
+    async fn put_run(&self, run: &Run, rev: u64) -> Result<bool>;
 }
 
 /// What makes two issue requests "the same".

@@ -2,14 +2,16 @@
 //! model's sufficient statistics ([`FitInputs`]), with a checkpoint after every page so that a
 //! worker killed mid-segment resumes where it stopped, without reading a finished page again or
 //! counting a customer twice. The segments' results merge into the inputs of the one fit
-//! (`ChurnModel::fit`) that every segment then scores with.
+//! (`ChurnModel::fit`) that every segment then scores with. [`start`] and [`finish`] keep the run:
+//! one per store and day, each phase moving on exactly once.
 
 use crate::customers::Stream;
-use crate::error::Result;
-use crate::ports::Customers;
+use crate::error::{ErrorKind, PortError, Result};
+use crate::ports::{Customers, ScanRuns};
 use chrono::NaiveDate;
 use retention_core::churn::{summarize, FitInputs};
 use retention_core::profile::Profile;
+use retention_core::scan::{Finish, Phase, Run};
 use retention_core::segment::{Cursor, Segment};
 use retention_core::{Currency, CustomerId, StoreId};
 use serde::{Deserialize, Serialize};
@@ -96,4 +98,59 @@ where
             return Ok(state);
         }
     }
+}
+
+/// Attempts at recording against concurrent writers before giving up (each attempt is a read and
+/// a conditional write; 64 workers finishing at once need at most 64).
+const RUN_ATTEMPTS: u32 = 200;
+
+fn rejected(e: impl std::error::Error + Send + Sync + 'static) -> PortError {
+    PortError::new(ErrorKind::Rejected, "scan run", e)
+}
+
+/// The store's run for `as_of`: the one already started that day (a rerun resumes it, whatever
+/// `segments` says now), or a new one in `segments`.
+pub async fn start(
+    runs: &dyn ScanRuns,
+    store: &StoreId,
+    as_of: NaiveDate,
+    segments: u32,
+) -> Result<Run> {
+    loop {
+        if let Some((run, _)) = runs.run(store, as_of).await? {
+            return Ok(run);
+        }
+        let run = Run::new(store.clone(), as_of, segments).map_err(rejected)?;
+        if runs.put_run(&run, 0).await? {
+            return Ok(run);
+        }
+    }
+}
+
+/// Records that `segment` finished `phase` of the store's run for `as_of`, retried against
+/// concurrent writers until it lands. `Finish::Recorded { advanced: Some(_) }` comes back to
+/// exactly one caller per phase: the one that starts the next.
+pub async fn finish(
+    runs: &dyn ScanRuns,
+    store: &StoreId,
+    as_of: NaiveDate,
+    phase: Phase,
+    segment: u32,
+) -> Result<Finish> {
+    for _ in 0..RUN_ATTEMPTS {
+        let Some((mut run, rev)) = runs.run(store, as_of).await? else {
+            return Err(PortError::bare(
+                ErrorKind::Rejected,
+                format!("no scan run of store {store} for {as_of}"),
+            ));
+        };
+        let outcome = run.finish(phase, segment).map_err(rejected)?;
+        if !matches!(outcome, Finish::Recorded { .. }) || runs.put_run(&run, rev).await? {
+            return Ok(outcome);
+        }
+    }
+    Err(PortError::contention(
+        "recording a finished segment",
+        RUN_ATTEMPTS,
+    ))
 }

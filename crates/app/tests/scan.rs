@@ -153,3 +153,52 @@ async fn a_worker_killed_mid_segment_resumes_from_its_checkpoint_with_exact_tota
         assert!(resumed.done);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_64_workers_finishing_at_once_exactly_one_moves_the_run_on() {
+    use retention_app::scan::{finish, start};
+    use retention_core::scan::{Finish, Phase};
+    let m = Arc::new(Memory::new());
+    let run = start(m.as_ref(), &store(), end(), 64).await.unwrap();
+    assert_eq!(run.phase, Phase::Reduce);
+    // Started again the same day (with another segment count): the same run.
+    assert_eq!(start(m.as_ref(), &store(), end(), 7).await.unwrap(), run);
+    let (phase, next) = (Phase::Reduce, Phase::Fit);
+    let tasks: Vec<_> = (0..64)
+        .map(|segment| {
+            let m = m.clone();
+            tokio::spawn(async move {
+                // Every message delivered twice, as SQS may.
+                let a = finish(m.as_ref(), &store(), end(), phase, segment)
+                    .await
+                    .unwrap();
+                let b = finish(m.as_ref(), &store(), end(), phase, segment)
+                    .await
+                    .unwrap();
+                (a, b)
+            })
+        })
+        .collect();
+    let mut advanced = 0;
+    for t in tasks {
+        let (a, b) = t.await.unwrap();
+        if a == (Finish::Recorded {
+            advanced: Some(next),
+        }) {
+            advanced += 1;
+        }
+        assert!(
+            matches!(b, Finish::AlreadyFinished | Finish::WrongPhase { .. }),
+            "{b:?}"
+        );
+    }
+    assert_eq!(advanced, 1, "{phase:?} moved on exactly once");
+    let (run, _) = retention_app::ports::ScanRuns::run(m.as_ref(), &store(), end())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.phase, Phase::Fit);
+    assert!(finish(m.as_ref(), &store(), end(), Phase::Fit, 3)
+        .await
+        .is_err());
+}

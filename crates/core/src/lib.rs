@@ -8,6 +8,7 @@ pub mod import;
 pub mod ledger;
 pub mod money;
 pub mod profile;
+pub mod scan;
 pub mod segment;
 pub mod signature;
 pub mod store;
