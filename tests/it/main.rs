@@ -12,4 +12,5 @@ mod local_aws;
 mod ordering;
 mod redaction;
 mod requests;
+mod scan_runs;
 mod streaming;

@@ -26,6 +26,7 @@ pub const META: &str = "META";
 pub const CUSTOMER_PREFIX: &str = "C#";
 pub const ORDER_PREFIX: &str = "ORDER#";
 pub const DELIVERY_PREFIX: &str = "DELIVERY#";
+pub const RUN_PREFIX: &str = "RUN#";
 /// Between a customer's key and an order's id in the key of the customer's copy of the order.
 pub const ORDER_COPY: &str = "#O#";
 
@@ -33,6 +34,11 @@ pub const ORDER_COPY: &str = "#O#";
 /// an order's record until the order itself arrives.
 pub const REFUND_ATTR: &str = "r#";
 pub const PENDING_REFUND_ATTR: &str = "pr#";
+
+/// A scan run: one per store and day.
+pub fn run_sk(as_of: chrono::NaiveDate) -> String {
+    format!("{RUN_PREFIX}{as_of}")
+}
 
 pub fn store_pk(store: &StoreId) -> String {
     format!("STORE#{store}")

@@ -6,6 +6,7 @@ pub mod customers;
 mod items;
 pub mod keys;
 pub mod ledger;
+pub mod runs;
 pub mod schema;
 pub mod stores;
 pub mod table;

@@ -3,7 +3,6 @@
 use crate::keys::{store_pk, META};
 use crate::table::{from_item, to_item, Table};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use retention_app::ports::{StoreAdmin, StoreDirectory};
 use retention_aws::AwsError;
 use retention_core::store::Store;
@@ -43,28 +42,7 @@ impl Table {
             store: store.clone(),
         };
         let item = to_item(&store_pk(&store.id), item)?;
-        let mut req = self
-            .client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(item));
-        req = if rev == 0 {
-            req.condition_expression("attribute_not_exists(PK)")
-        } else {
-            req.condition_expression("rev = :rev")
-                .expression_attribute_values(":rev", AttributeValue::N(rev.to_string()))
-        };
-        self.count();
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsError::sdk("writing the store", e)),
-        }
+        self.put_at_revision(item, rev, "writing the store").await
     }
 }
 

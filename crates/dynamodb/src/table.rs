@@ -2,7 +2,7 @@
 //! page, one transaction, one update-expression builder.
 
 use crate::keys::{store_pk, PK, SK};
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -66,6 +66,27 @@ pub(crate) fn sort_key(item: &Item) -> &str {
     item.get(SK)
         .and_then(|v| v.as_s().ok())
         .map_or("", String::as_str)
+}
+
+/// A conditional write's outcome: sent, or its condition did not hold (an outcome, not an error).
+fn condition_held<O, E, R>(
+    sent: Result<O, SdkError<E, R>>,
+    context: &'static str,
+) -> Result<bool, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(AwsError::sdk(context, e)),
+    }
 }
 
 /// A Put of a serde item, optionally conditional.
@@ -379,7 +400,7 @@ impl Table {
     ) -> Result<bool, AwsError> {
         let p = e.into_parts();
         self.count();
-        match self
+        let sent = self
             .client
             .update_item()
             .table_name(&self.name)
@@ -390,17 +411,32 @@ impl Table {
             .set_expression_attribute_names(p.names)
             .set_expression_attribute_values(p.values)
             .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsError::sdk(context, e)),
-        }
+            .await;
+        condition_held(sent, context)
+    }
+
+    /// Puts `item` (which carries revision `rev + 1`) provided the stored item is still at revision
+    /// `rev` (0: there must be none); false when another writer came first. How stores and scan
+    /// runs are edited by several writers without overwriting one another.
+    pub(crate) async fn put_at_revision(
+        &self,
+        item: Item,
+        rev: u64,
+        context: &'static str,
+    ) -> Result<bool, AwsError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item));
+        req = if rev == 0 {
+            req.condition_expression("attribute_not_exists(PK)")
+        } else {
+            req.condition_expression("rev = :rev")
+                .expression_attribute_values(":rev", n(rev as i64))
+        };
+        self.count();
+        condition_held(req.send().await, context)
     }
 
     /// Every item in the store's partition (tests use it to prove that nothing was written).
