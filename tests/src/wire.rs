@@ -98,10 +98,6 @@ impl Wire {
         self.sent.lock().unwrap().clone()
     }
 
-    pub fn clear(&self) {
-        self.sent.lock().unwrap().clear();
-    }
-
     /// Every (IAM action, resource) the recorded requests needed.
     pub fn actions(&self) -> BTreeSet<(String, String)> {
         self.sent().iter().flat_map(Sent::actions).collect()

@@ -9,7 +9,7 @@
 //! `advanced`.
 
 use crate::ids::StoreId;
-use crate::segment::BUCKETS;
+use crate::segment::{Segment, SegmentError};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -56,17 +56,15 @@ pub enum Finish {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunError {
-    #[error("segments must be 1 to {BUCKETS}, got {0}")]
-    Segments(u32),
+    #[error(transparent)]
+    Segments(#[from] SegmentError),
     #[error("segment {segment} is not one of the run's {segments}")]
     NoSuchSegment { segment: u32, segments: u32 },
 }
 
 impl Run {
     pub fn new(store: StoreId, as_of: NaiveDate, segments: u32) -> Result<Run, RunError> {
-        if segments == 0 || segments > BUCKETS {
-            return Err(RunError::Segments(segments));
-        }
+        Segment::new(0, segments)?;
         Ok(Run {
             store,
             as_of,
@@ -184,7 +182,7 @@ mod tests {
         let s = StoreId::parse("s1").unwrap();
         let d = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
         assert!(Run::new(s.clone(), d, 0).is_err());
-        assert!(Run::new(s.clone(), d, BUCKETS + 1).is_err());
+        assert!(Run::new(s.clone(), d, crate::segment::BUCKETS + 1).is_err());
         assert!(Run::new(s, d, 1_000).is_ok());
     }
 

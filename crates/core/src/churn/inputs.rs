@@ -28,13 +28,50 @@ pub struct FitInputs {
     /// count for the purchase models but cannot inform a spend model, so it leaves them out.
     pub spend_left_out: u64,
     /// (x, t_x bits, T bits) → customers.
-    counts: BTreeMap<(u32, u64, u64), u64>,
+    counts: Tally<(u32, u64, u64)>,
     /// (x, repeat value in minor units) → repeat buyers.
-    spend: BTreeMap<(u32, i64), u64>,
+    spend: Tally<(u32, i64)>,
     /// Days since the last purchase → customers (RFM recency, exact).
-    recency: BTreeMap<i64, u64>,
+    recency: Tally<i64>,
     /// Total spend bucket ([`spend_bucket`]) → customers (RFM monetary, to 1 %).
-    monetary: BTreeMap<i64, u64>,
+    monetary: Tally<i64>,
+}
+
+/// Customer counts by key: how every part of [`FitInputs`] is kept and merged.
+type Tally<K> = BTreeMap<K, u64>;
+
+fn tally<K: Ord>(rows: impl IntoIterator<Item = (K, u64)>) -> Tally<K> {
+    let mut out = Tally::new();
+    add_all(&mut out, rows);
+    out
+}
+
+fn add_all<K: Ord>(into: &mut Tally<K>, rows: impl IntoIterator<Item = (K, u64)>) {
+    for (k, n) in rows {
+        *into.entry(k).or_default() += n;
+    }
+}
+
+fn copied<K: Copy>(t: &Tally<K>) -> impl Iterator<Item = (K, u64)> + '_ {
+    t.iter().map(|(&k, &n)| (k, n))
+}
+
+/// Per key, ascending, the customers under lower keys.
+fn below<K: Copy>(t: &Tally<K>) -> Vec<(K, u64)> {
+    let mut seen = 0;
+    t.iter()
+        .map(|(&k, &n)| {
+            let row = (k, seen);
+            seen += n;
+            row
+        })
+        .collect()
+}
+
+/// The count stored beside `key` in rows sorted by key (0 for a key not there).
+fn lookup<K: Ord>(rows: &[(K, u64)], key: K) -> u64 {
+    rows.binary_search_by(|r| r.0.cmp(&key))
+        .map_or(0, |i| rows[i].1)
 }
 
 /// Buckets of total spend for the monetary quintiles, each 1 % wide: the boundaries of a store's
@@ -69,20 +106,9 @@ impl RfmScorer {
     }
 
     pub fn score(&self, s: &CustomerSummary, end: NaiveDate) -> RfmScore {
-        let lookup = |rows: &[(i64, u64)], v: i64| {
-            rows.binary_search_by_key(&v, |r| r.0)
-                .map(|i| rows[i].1)
-                .unwrap_or(0)
-        };
-        let days = s.frequency + 1;
-        let freq = self
-            .frequency
-            .binary_search_by_key(&days, |r| r.0)
-            .map(|i| self.frequency[i].1)
-            .unwrap_or(0);
         RfmScore {
             recency: self.quintile(lookup(&self.recency, s.days_since_last_purchase(end))),
-            frequency: self.quintile(freq),
+            frequency: self.quintile(lookup(&self.frequency, s.frequency + 1)),
             monetary: self.quintile(lookup(&self.monetary, spend_bucket(s.total_value_minor))),
         }
     }
@@ -111,22 +137,13 @@ impl FitInputs {
             (s.recency * k).to_bits(),
             (s.age * k).to_bits(),
         );
-        *self.counts.entry(key).or_default() += 1;
-        *self
-            .recency
-            .entry(s.days_since_last_purchase(end))
-            .or_default() += 1;
-        *self
-            .monetary
-            .entry(spend_bucket(s.total_value_minor))
-            .or_default() += 1;
+        add_all(&mut self.counts, [(key, 1)]);
+        add_all(&mut self.recency, [(s.days_since_last_purchase(end), 1)]);
+        add_all(&mut self.monetary, [(spend_bucket(s.total_value_minor), 1)]);
         if s.frequency > 0 {
             self.repeat_customers += 1;
             if s.repeat_value_minor > 0 {
-                *self
-                    .spend
-                    .entry((s.frequency, s.repeat_value_minor))
-                    .or_default() += 1;
+                add_all(&mut self.spend, [((s.frequency, s.repeat_value_minor), 1)]);
             } else {
                 self.spend_left_out += 1;
             }
@@ -139,18 +156,10 @@ impl FitInputs {
         self.repeat_customers += other.repeat_customers;
         self.history_days = self.history_days.max(other.history_days);
         self.spend_left_out += other.spend_left_out;
-        for (k, n) in &other.counts {
-            *self.counts.entry(*k).or_default() += n;
-        }
-        for (k, n) in &other.spend {
-            *self.spend.entry(*k).or_default() += n;
-        }
-        for (k, n) in &other.recency {
-            *self.recency.entry(*k).or_default() += n;
-        }
-        for (k, n) in &other.monetary {
-            *self.monetary.entry(*k).or_default() += n;
-        }
+        add_all(&mut self.counts, copied(&other.counts));
+        add_all(&mut self.spend, copied(&other.spend));
+        add_all(&mut self.recency, copied(&other.recency));
+        add_all(&mut self.monetary, copied(&other.monetary));
     }
 
     /// The RFM quintile scorer of these customers.
@@ -165,24 +174,8 @@ impl FitInputs {
                 (d, above)
             })
             .collect();
-        let mut frequency: BTreeMap<u32, u64> = BTreeMap::new();
-        for (&(x, _, _), &n) in &self.counts {
-            *frequency.entry(x + 1).or_default() += n;
-        }
-        let below = |rows: &mut dyn Iterator<Item = (i64, u64)>| {
-            let mut seen = 0;
-            rows.map(|(v, n)| {
-                let row = (v, seen);
-                seen += n;
-                row
-            })
-            .collect::<Vec<_>>()
-        };
-        let frequency = below(&mut frequency.iter().map(|(&v, &n)| (i64::from(v), n)))
-            .into_iter()
-            .map(|(v, n)| (v as u32, n))
-            .collect();
-        let monetary = below(&mut self.monetary.iter().map(|(&v, &n)| (v, n)));
+        let frequency = tally(self.counts.iter().map(|(&(x, _, _), &n)| (x + 1, n)));
+        let (frequency, monetary) = (below(&frequency), below(&self.monetary));
         RfmScorer {
             customers: self.customers,
             recency,
@@ -260,30 +253,19 @@ impl From<FitInputs> for Rows {
 
 impl From<Rows> for FitInputs {
     fn from(r: Rows) -> Self {
-        let mut counts = BTreeMap::new();
-        for (x, tx, t, n) in r.counts {
-            *counts.entry((x, tx.to_bits(), t.to_bits())).or_default() += n;
-        }
-        let mut spend = BTreeMap::new();
-        for (x, v, n) in r.spend {
-            *spend.entry((x, v)).or_default() += n;
-        }
-        let sum = |rows: Vec<(i64, u64)>| {
-            let mut m = BTreeMap::new();
-            for (k, n) in rows {
-                *m.entry(k).or_default() += n;
-            }
-            m
-        };
         FitInputs {
             customers: r.customers,
             repeat_customers: r.repeat_customers,
             history_days: r.history_days,
             spend_left_out: r.spend_left_out,
-            counts,
-            spend,
-            recency: sum(r.recency),
-            monetary: sum(r.monetary),
+            counts: tally(
+                r.counts
+                    .into_iter()
+                    .map(|(x, tx, t, n)| ((x, tx.to_bits(), t.to_bits()), n)),
+            ),
+            spend: tally(r.spend.into_iter().map(|(x, v, n)| ((x, v), n))),
+            recency: tally(r.recency),
+            monetary: tally(r.monetary),
         }
     }
 }
