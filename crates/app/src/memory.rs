@@ -6,10 +6,11 @@ use crate::error::Result;
 use crate::ports::*;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use retention_core::churn::scored::CustomerScore;
 use retention_core::coupon::{ApiKeyHash, CheckoutSync, Coupon, CouponCode, RedeemOutcome};
 use retention_core::ledger::{IdentityWrite, OrderRecord, Version, Write};
 use retention_core::profile::Profile;
-use retention_core::scan::Run;
+use retention_core::scan::{Phase, Run};
 use retention_core::segment::{bucket, Cursor, Segment};
 use retention_core::store::Store;
 use retention_core::webhook::OrderStatus;
@@ -34,6 +35,8 @@ struct State {
     grants: HashMap<(StoreId, String), (CouponCode, Option<String>)>,
     api_keys: HashMap<StoreId, ApiKeyHash>,
     runs: HashMap<(StoreId, NaiveDate), (Run, u64)>,
+    documents: BTreeMap<(StoreId, NaiveDate, Phase, u32), Vec<u8>>,
+    score_writes: u64,
     /// Writes that keep no state the use cases read back (checkouts, data requests).
     other: Vec<(StoreId, Write)>,
 }
@@ -445,5 +448,82 @@ impl ScanRuns for Memory {
         }
         s.runs.insert(key, (run.clone(), rev + 1));
         Ok(true)
+    }
+    async fn runs(&self, store: &StoreId, limit: usize) -> Result<Vec<Run>> {
+        let s = self.lock();
+        let mut runs: Vec<Run> = s
+            .runs
+            .iter()
+            .filter(|((st, _), _)| st == store)
+            .map(|(_, (r, _))| r.clone())
+            .collect();
+        runs.sort_by_key(|r| std::cmp::Reverse(r.as_of));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+}
+
+#[async_trait]
+impl ScanState for Memory {
+    async fn document(
+        &self,
+        store: &StoreId,
+        as_of: NaiveDate,
+        phase: Phase,
+        segment: u32,
+    ) -> Result<Option<Vec<u8>>> {
+        let key = (store.clone(), as_of, phase, segment);
+        Ok(self.lock().documents.get(&key).cloned())
+    }
+    async fn put_document(
+        &self,
+        store: &StoreId,
+        as_of: NaiveDate,
+        phase: Phase,
+        segment: u32,
+        json: &[u8],
+    ) -> Result<()> {
+        let key = (store.clone(), as_of, phase, segment);
+        self.lock().documents.insert(key, json.to_vec());
+        Ok(())
+    }
+    async fn documents(
+        &self,
+        store: &StoreId,
+        as_of: NaiveDate,
+        phase: Phase,
+    ) -> Result<Vec<(u32, Vec<u8>)>> {
+        let s = self.lock();
+        let lo = (store.clone(), as_of, phase, 0);
+        let hi = (store.clone(), as_of, phase, u32::MAX);
+        Ok(s.documents
+            .range(lo..=hi)
+            .map(|((_, _, _, seg), d)| (*seg, d.clone()))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Scores for Memory {
+    async fn put_scores(
+        &self,
+        store: &StoreId,
+        scores: &[(CustomerId, CustomerScore)],
+    ) -> Result<()> {
+        let mut s = self.lock();
+        for (c, score) in scores {
+            if let Some(customer) = s.customers.get_mut(&key(store, c)) {
+                customer.profile.score = Some(score.clone());
+            }
+        }
+        s.score_writes += scores.len() as u64;
+        Ok(())
+    }
+}
+
+impl Memory {
+    /// Scores written so far (each customer's write counts once).
+    pub fn score_writes(&self) -> u64 {
+        self.lock().score_writes
     }
 }

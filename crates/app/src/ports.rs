@@ -6,10 +6,11 @@
 use crate::error::Result;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use retention_core::churn::scored::CustomerScore;
 use retention_core::coupon::{ApiKeyHash, CheckoutSync, Coupon, CouponCode, RedeemOutcome};
 use retention_core::ledger::{OrderRecord, Write};
 use retention_core::profile::Profile;
-use retention_core::scan::Run;
+use retention_core::scan::{Phase, Run, ScanJob};
 use retention_core::segment::{Cursor, Segment};
 use retention_core::store::Store;
 use retention_core::{CustomerId, Email, OrderId, StoreId};
@@ -120,6 +121,54 @@ pub trait ScanRuns: Send + Sync {
     async fn run(&self, store: &StoreId, as_of: NaiveDate) -> Result<Option<(Run, u64)>>;
     /// Writes `run` provided nobody wrote it since `rev` (0: it must be new); false if they did.
     async fn put_run(&self, run: &Run, rev: u64) -> Result<bool>;
+    /// The store's runs, newest first, at most `limit`.
+    async fn runs(&self, store: &StoreId, limit: usize) -> Result<Vec<Run>>;
+}
+
+/// A run's documents, one per (phase, segment): each segment's checkpoint (reduce, score), the
+/// fitted model (fit, 0) and the report (done, 0). Opaque JSON to the adapter, which may compress
+/// it; the use cases in [`crate::scan`] give it its shape. Written last-writer-wins: a segment's
+/// checkpoint is its own worker's, and a document is the same whoever writes it.
+#[async_trait]
+pub trait ScanState: Send + Sync {
+    async fn document(
+        &self,
+        store: &StoreId,
+        as_of: NaiveDate,
+        phase: Phase,
+        segment: u32,
+    ) -> Result<Option<Vec<u8>>>;
+    async fn put_document(
+        &self,
+        store: &StoreId,
+        as_of: NaiveDate,
+        phase: Phase,
+        segment: u32,
+        json: &[u8],
+    ) -> Result<()>;
+    /// Every document of a phase, by segment.
+    async fn documents(
+        &self,
+        store: &StoreId,
+        as_of: NaiveDate,
+        phase: Phase,
+    ) -> Result<Vec<(u32, Vec<u8>)>>;
+}
+
+/// Writing customers' scores (the scan's score phase); they are read back with the profiles.
+#[async_trait]
+pub trait Scores: Send + Sync {
+    async fn put_scores(
+        &self,
+        store: &StoreId,
+        scores: &[(CustomerId, CustomerScore)],
+    ) -> Result<()>;
+}
+
+/// Handing a run's jobs to the workers (SQS on AWS; a queue in memory for the CLI).
+#[async_trait]
+pub trait ScanQueue: Send + Sync {
+    async fn send(&self, jobs: &[ScanJob]) -> Result<()>;
 }
 
 /// What makes two issue requests "the same".

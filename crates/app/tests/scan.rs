@@ -1,33 +1,19 @@
 //! The scan's reduce phase over the in-memory ports: segments merge to the whole store, and a
 //! worker killed mid-segment resumes from its last checkpoint with exact totals.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
 use retention_app::memory::Memory;
 use retention_app::scan::{reduce_segment, ReduceJob, Reduction};
 use retention_app::{Deliveries, ErrorKind, PortError};
 use retention_core::churn::FitInputs;
 use retention_core::segment::Segment;
 use retention_core::webhook::{Change, Order, OrderStatus, Person};
-use retention_core::{Currency, CustomerId, Money, OrderId, StoreId};
+use retention_core::{CustomerId, Money, OrderId};
 use std::sync::{Arc, Mutex};
 
-const CUSTOMERS: u32 = 400;
+mod common;
+use common::{at, end, store, usd};
 
-fn store() -> StoreId {
-    StoreId::parse("s1").unwrap()
-}
-fn usd() -> Currency {
-    Currency::parse("USD").unwrap()
-}
-fn end() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2024, 12, 31).unwrap()
-}
-fn at(day: u32) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2024-01-01T12:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-        + Duration::days(day.into())
-}
+const CUSTOMERS: u32 = 400;
 
 /// Customer i orders 1 + i % 4 times; every 50th only ever cancelled (nothing to model).
 async fn seeded() -> Arc<Memory> {
@@ -85,9 +71,9 @@ async fn segments_reduce_to_the_whole_store() {
     let m = seeded().await;
     let whole = reduce(&m, Segment::whole()).await;
     assert!(whole.done);
-    assert_eq!(whole.without_purchases, u64::from(CUSTOMERS / 50));
+    assert_eq!(whole.tally.without_purchases, u64::from(CUSTOMERS / 50));
     assert_eq!(
-        whole.inputs.customers,
+        whole.tally.inputs.customers,
         u64::from(CUSTOMERS - CUSTOMERS / 50)
     );
     assert!(whole.pages > 5, "{} pages", whole.pages);
@@ -96,11 +82,11 @@ async fn segments_reduce_to_the_whole_store() {
         let mut without = 0;
         for segment in Segment::all(n).unwrap() {
             let r = reduce(&m, segment).await;
-            merged.merge(&r.inputs);
-            without += r.without_purchases;
+            merged.merge(&r.tally.inputs);
+            without += r.tally.without_purchases;
         }
-        assert_eq!(merged, whole.inputs, "{n} segments");
-        assert_eq!(without, whole.without_purchases);
+        assert_eq!(merged, whole.tally.inputs, "{n} segments");
+        assert_eq!(without, whole.tally.without_purchases);
     }
 }
 
@@ -142,10 +128,13 @@ async fn a_worker_killed_mid_segment_resumes_from_its_checkpoint_with_exact_tota
         .await
         .unwrap();
         assert_eq!(
-            resumed.inputs, whole.inputs,
+            resumed.tally.inputs, whole.tally.inputs,
             "killed after {kill_after} pages"
         );
-        assert_eq!(resumed.without_purchases, whole.without_purchases);
+        assert_eq!(
+            resumed.tally.without_purchases,
+            whole.tally.without_purchases
+        );
         assert_eq!(
             resumed.pages, whole.pages,
             "no page read twice (from {pages_before})"
@@ -159,10 +148,14 @@ async fn of_64_workers_finishing_at_once_exactly_one_moves_the_run_on() {
     use retention_app::scan::{finish, start};
     use retention_core::scan::{Finish, Phase};
     let m = Arc::new(Memory::new());
-    let run = start(m.as_ref(), &store(), end(), 64).await.unwrap();
+    let (run, created) = start(m.as_ref(), &store(), end(), 64).await.unwrap();
+    assert!(created);
     assert_eq!(run.phase, Phase::Reduce);
     // Started again the same day (with another segment count): the same run.
-    assert_eq!(start(m.as_ref(), &store(), end(), 7).await.unwrap(), run);
+    assert_eq!(
+        start(m.as_ref(), &store(), end(), 7).await.unwrap(),
+        (run, false)
+    );
     let (phase, next) = (Phase::Reduce, Phase::Fit);
     let tasks: Vec<_> = (0..64)
         .map(|segment| {

@@ -74,6 +74,14 @@ impl AwsError {
             detail: DisplayErrorContext(err).to_string(),
         }
     }
+    /// Items the service kept leaving unprocessed (throttling): worth trying again later.
+    pub fn throttled(context: &'static str, left: usize) -> Self {
+        AwsError::Sdk {
+            context,
+            retryable: true,
+            detail: format!("{left} items left unprocessed after repeated attempts (throttled)"),
+        }
+    }
     pub fn corrupt(key: impl Into<String>, detail: impl ToString) -> Self {
         AwsError::Corrupt {
             key: key.into(),

@@ -70,6 +70,10 @@ pub struct Profile {
     pub orders: BTreeMap<OrderId, OrderSummary>,
     #[serde(with = "refund_list")]
     pub refunds: BTreeMap<(OrderId, RefundId), RefundSummary>,
+    /// The churn scan's last written figures (see [`crate::churn::scored`]); `None` until the
+    /// first scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<crate::churn::scored::CustomerScore>,
 }
 
 /// JSON objects need string keys: refunds travel as a list of `{order_id, refund_id, …}`.

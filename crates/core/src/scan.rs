@@ -8,11 +8,16 @@
 //! [`Run::finish`]: the record that completes the phase's set is the only one that sees
 //! `advanced`.
 
+use crate::churn::inputs::RfmScorer;
+use crate::churn::kpi::RetentionKpis;
+use crate::churn::rfm::Segment as RfmSegment;
+use crate::churn::score::{ChurnModel, RiskBucket};
+use crate::churn::scored::CustomerScore;
 use crate::ids::StoreId;
 use crate::segment::{Segment, SegmentError};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,6 +113,109 @@ impl Run {
             });
         }
         Ok(Finish::Recorded { advanced: None })
+    }
+}
+
+/// One unit of work: a segment of a phase of a run (one SQS message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanJob {
+    pub store: StoreId,
+    pub as_of: NaiveDate,
+    pub phase: Phase,
+    pub segment: u32,
+}
+
+impl Run {
+    /// The jobs of the current phase that have not finished: what to send to resume the run.
+    pub fn pending(&self) -> Vec<ScanJob> {
+        (0..self.units())
+            .filter(|s| !self.finished.contains(s))
+            .map(|segment| ScanJob {
+                store: self.store.clone(),
+                as_of: self.as_of,
+                phase: self.phase,
+                segment,
+            })
+            .collect()
+    }
+}
+
+/// The fit phase's result, stored once per run so that every segment scores with the same model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedModel {
+    pub as_of: NaiveDate,
+    pub model: ChurnModel,
+    pub rfm: RfmScorer,
+    /// Customers with a purchase on or before `as_of` (the data the fit saw), and repeat buyers.
+    pub customers: u64,
+    pub repeat_customers: u64,
+    /// Customers read with no purchase on or before `as_of` (nothing to model).
+    pub without_purchases: u64,
+    pub history_days: i64,
+    pub kpis: RetentionKpis,
+    pub fit_ms: u64,
+}
+
+/// How one customer's new figures compare with the stored ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// No stored figures, or they changed materially: write.
+    Write,
+    /// Stored figures of this very run (`as_of`), written before a crash: count them written,
+    /// write nothing.
+    WrittenBefore,
+    /// Within the thresholds of the stored figures: nothing to write.
+    Unchanged,
+}
+
+impl Decision {
+    /// A run is one store and day, so stored figures dated `as_of` are this run's own.
+    pub fn of(new: &CustomerScore, stored: Option<&CustomerScore>) -> Decision {
+        match stored {
+            None => Decision::Write,
+            Some(old) if old.as_of == new.as_of && !new.changed_materially(old) => {
+                Decision::WrittenBefore
+            }
+            Some(old) if new.changed_materially(old) => Decision::Write,
+            Some(_) => Decision::Unchanged,
+        }
+    }
+}
+
+/// What scoring a segment (or, merged, a run) did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScoreTally {
+    pub scored: u64,
+    pub written: u64,
+    pub unchanged: u64,
+    /// Customers read with no purchase on or before the run's date: not scored.
+    pub without_purchases: u64,
+    pub by_bucket: BTreeMap<RiskBucket, u64>,
+    pub by_segment: BTreeMap<RfmSegment, u64>,
+}
+
+impl ScoreTally {
+    pub fn add(&mut self, score: &CustomerScore, decision: Decision) {
+        self.scored += 1;
+        match decision {
+            Decision::Write | Decision::WrittenBefore => self.written += 1,
+            Decision::Unchanged => self.unchanged += 1,
+        }
+        *self.by_bucket.entry(score.bucket).or_default() += 1;
+        *self.by_segment.entry(score.segment).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: &ScoreTally) {
+        self.scored += other.scored;
+        self.written += other.written;
+        self.unchanged += other.unchanged;
+        self.without_purchases += other.without_purchases;
+        for (k, n) in &other.by_bucket {
+            *self.by_bucket.entry(*k).or_default() += n;
+        }
+        for (k, n) in &other.by_segment {
+            *self.by_segment.entry(*k).or_default() += n;
+        }
     }
 }
 

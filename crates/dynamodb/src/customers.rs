@@ -4,6 +4,7 @@
 
 use crate::items::{self, ProfileItem};
 use crate::keys::*;
+use crate::scan::ScoreItem;
 use crate::table::{from_item, s, sort_key, Item, Query, Range, Read, Table};
 use async_trait::async_trait;
 use retention_app::ports::{Customers, Page};
@@ -33,6 +34,10 @@ pub fn decode_customers(
                 let p: ProfileItem = from_item(&key, item)?;
                 profile.person = p.person();
                 profile.redacted = p.redacted.unwrap_or(false);
+            }
+            CustomerKey::Score(_) => {
+                let item: ScoreItem = from_item(&key, item)?;
+                profile.score = Some(item.score);
             }
             CustomerKey::Order(_, order) => {
                 let (summary, refunds) = items::order_copy(&key, item)?;
@@ -182,6 +187,7 @@ impl Customers for Table {
             if let Some((_, more)) = decode_customers(rest.items)?.pop() {
                 profile.orders.extend(more.orders);
                 profile.refunds.extend(more.refunds);
+                profile.score = more.score.or(profile.score.take());
             }
             start = rest.last_key;
         }

@@ -27,6 +27,9 @@ pub const CUSTOMER_PREFIX: &str = "C#";
 pub const ORDER_PREFIX: &str = "ORDER#";
 pub const DELIVERY_PREFIX: &str = "DELIVERY#";
 pub const RUN_PREFIX: &str = "RUN#";
+pub const SCAN_PREFIX: &str = "SCAN#";
+/// After a customer's key: the item with their scan figures.
+pub const SCORE_SUFFIX: &str = "#S";
 /// Between a customer's key and an order's id in the key of the customer's copy of the order.
 pub const ORDER_COPY: &str = "#O#";
 
@@ -40,6 +43,14 @@ pub fn run_sk(as_of: chrono::NaiveDate) -> String {
     format!("{RUN_PREFIX}{as_of}")
 }
 
+/// A scan run's documents of one phase: `SCAN#<as_of>#<phase>#`, then the segment (5 digits).
+pub fn scan_doc_prefix(as_of: chrono::NaiveDate, phase: &str) -> String {
+    format!("{SCAN_PREFIX}{as_of}#{phase}#")
+}
+pub fn scan_doc_sk(as_of: chrono::NaiveDate, phase: &str, segment: u32) -> String {
+    format!("{}{segment:05}", scan_doc_prefix(as_of, phase))
+}
+
 pub fn store_pk(store: &StoreId) -> String {
     format!("STORE#{store}")
 }
@@ -50,6 +61,10 @@ pub fn customer_sk(customer: &CustomerId) -> String {
 /// The first key after every item of the customer.
 pub fn customer_end(customer: &CustomerId) -> String {
     format!("{}$", customer_sk(customer))
+}
+/// The customer's scan figures (sorts after their orders: `S` > `O`).
+pub fn score_sk(customer: &CustomerId) -> String {
+    format!("{}{SCORE_SUFFIX}", customer_sk(customer))
 }
 /// The customer's copy of an order's state.
 pub fn order_copy_sk(customer: &CustomerId, order: &OrderId) -> String {
@@ -69,12 +84,13 @@ pub fn segment_range(segment: Segment) -> (String, String) {
 pub enum CustomerKey {
     Profile(CustomerId),
     Order(CustomerId, OrderId),
+    Score(CustomerId),
 }
 
 impl CustomerKey {
     pub fn customer(&self) -> &CustomerId {
         match self {
-            CustomerKey::Profile(c) | CustomerKey::Order(c, _) => c,
+            CustomerKey::Profile(c) | CustomerKey::Order(c, _) | CustomerKey::Score(c) => c,
         }
     }
 }
@@ -88,7 +104,10 @@ pub fn parse_customer_key(sk: &str) -> Option<CustomerKey> {
             CustomerId::parse(c).ok()?,
             OrderId::parse(o).ok()?,
         )),
-        None => Some(CustomerKey::Profile(CustomerId::parse(rest).ok()?)),
+        None => match rest.strip_suffix(SCORE_SUFFIX) {
+            Some(c) => Some(CustomerKey::Score(CustomerId::parse(c).ok()?)),
+            None => Some(CustomerKey::Profile(CustomerId::parse(rest).ok()?)),
+        },
     }
 }
 
@@ -167,8 +186,14 @@ mod tests {
         );
         assert_eq!(
             parse_customer_key(&order_copy_sk(&me, &o)),
-            Some(CustomerKey::Order(me, o))
+            Some(CustomerKey::Order(me.clone(), o.clone()))
         );
+        assert_eq!(
+            parse_customer_key(&score_sk(&me)),
+            Some(CustomerKey::Score(me.clone()))
+        );
+        // The score sorts after every order and before the next customer.
+        assert!(order_copy_sk(&me, &o) < score_sk(&me) && score_sk(&me) < customer_end(&me));
         assert_eq!(parse_customer_key("COUPON#X"), None);
     }
 }

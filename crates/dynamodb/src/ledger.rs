@@ -386,7 +386,7 @@ impl Erasure for Table {
             keys.iter()
                 .filter_map(|k| match parse_customer_key(crate::table::sort_key(k))? {
                     CustomerKey::Order(_, o) => Some(o),
-                    CustomerKey::Profile(_) => None,
+                    CustomerKey::Profile(_) | CustomerKey::Score(_) => None,
                 })
                 .collect(),
         ))
@@ -445,8 +445,8 @@ impl Erasure for Table {
                 "listing the store's items",
             )
             .await?;
-        for chunk in keys.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
+        for chunk in keys.chunks(crate::table::BATCH) {
+            let requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|k| {
                     Ok(WriteRequest::builder()
@@ -459,20 +459,8 @@ impl Erasure for Table {
                         .build())
                 })
                 .collect::<std::result::Result<_, AwsError>>()?;
-            while !requests.is_empty() {
-                self.count();
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.name, requests)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::sdk("deleting the store's items", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.name))
-                    .unwrap_or_default();
-            }
+            self.batch_write(requests, "deleting the store's items")
+                .await?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ mod items;
 pub mod keys;
 pub mod ledger;
 pub mod runs;
+pub mod scan;
 pub mod schema;
 pub mod stores;
 pub mod table;

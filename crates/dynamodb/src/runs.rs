@@ -1,8 +1,8 @@
 //! Scan runs: `PK=STORE#<id>, SK=RUN#<as_of>`, one per store and day, each written under a
 //! revision (see [`retention_core::scan`]).
 
-use crate::keys::{run_sk, store_pk};
-use crate::table::{from_item, to_item, Table};
+use crate::keys::{run_sk, store_pk, RUN_PREFIX};
+use crate::table::{from_item, sort_key, to_item, Range, Table};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use retention_app::ports::ScanRuns;
@@ -50,5 +50,19 @@ impl ScanRuns for Table {
         Ok(self
             .put_at_revision(item, rev, "writing a scan run")
             .await?)
+    }
+
+    async fn runs(&self, store: &StoreId, limit: usize) -> retention_app::Result<Vec<Run>> {
+        let items = self
+            .query_all(store, &Range::Prefix(RUN_PREFIX), None, "listing scan runs")
+            .await?;
+        let mut runs = Vec::with_capacity(items.len());
+        for item in items {
+            let sk = sort_key(&item).to_string();
+            runs.push(from_item::<RunItem>(&sk, item)?.run);
+        }
+        runs.sort_by_key(|r| std::cmp::Reverse(r.as_of));
+        runs.truncate(limit);
+        Ok(runs)
     }
 }

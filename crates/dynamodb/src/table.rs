@@ -4,7 +4,7 @@
 use crate::keys::{store_pk, PK, SK};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use retention_aws::AwsError;
 use retention_core::StoreId;
@@ -29,6 +29,11 @@ pub(crate) enum Tx {
     /// One reason code per item, in order (`None` where that item was fine).
     Cancelled(Vec<Option<String>>),
 }
+
+/// Items per BatchWriteItem (DynamoDB's limit).
+pub(crate) const BATCH: usize = 25;
+/// Rounds of resending what DynamoDB left unprocessed before giving up.
+const BATCH_ROUNDS: u32 = 8;
 
 pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 pub(crate) const CONFLICT: &str = "TransactionConflict";
@@ -437,6 +442,38 @@ impl Table {
         };
         self.count();
         condition_held(req.send().await, context)
+    }
+
+    /// Sends up to [`BATCH`] puts or deletes in one BatchWriteItem, resending what DynamoDB leaves
+    /// unprocessed (it does under throttling) with a growing pause, up to [`BATCH_ROUNDS`] times.
+    pub(crate) async fn batch_write(
+        &self,
+        mut requests: Vec<WriteRequest>,
+        context: &'static str,
+    ) -> Result<(), AwsError> {
+        let mut round = 0;
+        while !requests.is_empty() {
+            if round == BATCH_ROUNDS {
+                return Err(AwsError::throttled(context, requests.len()));
+            }
+            if round > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+            }
+            self.count();
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.name, requests)
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk(context, e))?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.name))
+                .unwrap_or_default();
+            round += 1;
+        }
+        Ok(())
     }
 
     /// Every item in the store's partition (tests use it to prove that nothing was written).

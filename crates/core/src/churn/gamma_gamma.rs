@@ -8,13 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::fit::{fit_positive, Diagnostics, Likelihood};
 use super::special::{digamma, ln_gamma};
 use super::{ChurnError, CountModel};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GammaGammaParams {
     pub p: f64,
     pub q: f64,

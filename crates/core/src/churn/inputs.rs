@@ -89,7 +89,7 @@ pub fn spend_bucket(minor: i64) -> i64 {
 /// 1 + ⌊5 · (share of customers with a strictly worse value)⌋, as in
 /// [`rfm_scores`](super::rfm::rfm_scores), read from the distribution instead of a sort of every
 /// customer. Recency and frequency are exact; monetary compares 1 % buckets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RfmScorer {
     customers: u64,
     /// (days since last purchase, customers with more days), ascending.

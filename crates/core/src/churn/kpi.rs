@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, Duration, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Purchase;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetentionKpis {
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
@@ -55,57 +55,125 @@ pub fn retention_kpis<K: Ord + Clone>(
     end: NaiveDate,
     active_window_days: i64,
 ) -> RetentionKpis {
-    let mut first: BTreeMap<&K, NaiveDate> = BTreeMap::new();
-    let mut days: BTreeMap<&K, BTreeSet<NaiveDate>> = BTreeMap::new();
-    for (k, p) in rows.iter().filter(|(_, p)| p.date <= end) {
-        let f = first.entry(k).or_insert(p.date);
-        *f = (*f).min(p.date);
-        days.entry(k).or_default().insert(p.date);
+    let mut by_customer: BTreeMap<&K, Vec<Purchase>> = BTreeMap::new();
+    for (k, p) in rows {
+        by_customer.entry(k).or_default().push(*p);
     }
-    let active_at = |k: &K, at: NaiveDate| {
-        days[k]
-            .range(at - Duration::days(active_window_days - 1)..=at)
-            .next()
-            .is_some()
+    let period = KpiPeriod {
+        start,
+        end,
+        active_window_days,
     };
-    let s = first
-        .keys()
-        .filter(|k| active_at(k, start - Duration::days(1)))
-        .count();
-    let e = first.keys().filter(|k| active_at(k, end)).count();
-    let n = first
-        .values()
-        .filter(|d| **d >= start && **d <= end)
-        .count();
-    let in_period: Vec<&(K, Purchase)> = rows
-        .iter()
-        .filter(|(_, p)| p.date >= start && p.date <= end)
-        .collect();
-    let buyers: BTreeSet<&K> = in_period.iter().map(|(k, _)| k).collect();
-    let repeaters = buyers.iter().filter(|k| days[**k].len() > 1).count();
-    let revenue: i64 = in_period.iter().map(|(_, p)| p.amount_minor).sum();
-    let all_revenue: i64 = rows
-        .iter()
-        .filter(|(_, p)| p.date <= end)
-        .map(|(_, p)| p.amount_minor)
-        .sum();
-    let crr = (s > 0).then(|| (e as f64 - n as f64) / s as f64);
-    RetentionKpis {
-        period_start: start,
-        period_end: end,
-        customers_at_start: s,
-        customers_at_end: e,
-        new_customers: n,
-        customer_retention_rate: crr,
-        churn_rate: crr.map(|c| 1.0 - c),
-        repeat_purchase_rate: (!buyers.is_empty()).then(|| repeaters as f64 / buyers.len() as f64),
-        orders: in_period.len(),
-        revenue_minor: revenue,
-        average_order_value_minor: (!in_period.is_empty())
-            .then(|| div_round(revenue, in_period.len() as i64)),
-        purchase_frequency: (!buyers.is_empty())
-            .then(|| in_period.len() as f64 / buyers.len() as f64),
-        historic_clv_minor: (!first.is_empty()).then(|| div_round(all_revenue, first.len() as i64)),
+    let mut tally = KpiTally::default();
+    for purchases in by_customer.values() {
+        tally.add(&period, purchases);
+    }
+    tally.kpis(&period)
+}
+
+/// The period KPIs are taken over, and what "active" means in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiPeriod {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub active_window_days: i64,
+}
+
+/// The KPIs' counts and sums, customer by customer: every figure of [`RetentionKpis`] is a sum
+/// over customers, so the tallies of a store's segments merge into the store's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiTally {
+    pub customers: u64,
+    pub at_start: u64,
+    pub at_end: u64,
+    pub new: u64,
+    pub buyers: u64,
+    pub repeaters: u64,
+    pub orders: u64,
+    pub revenue_minor: i64,
+    pub all_revenue_minor: i64,
+}
+
+impl KpiTally {
+    /// Adds one customer's purchases (any order).
+    pub fn add(&mut self, period: &KpiPeriod, purchases: &[Purchase]) {
+        let KpiPeriod {
+            start,
+            end,
+            active_window_days,
+        } = *period;
+        let days: BTreeSet<NaiveDate> = purchases
+            .iter()
+            .map(|p| p.date)
+            .filter(|d| *d <= end)
+            .collect();
+        let Some(first) = days.first().copied() else {
+            return;
+        };
+        let active_at = |at: NaiveDate| {
+            days.range(at - Duration::days(active_window_days - 1)..=at)
+                .next()
+                .is_some()
+        };
+        self.customers += 1;
+        self.at_start += u64::from(active_at(start - Duration::days(1)));
+        self.at_end += u64::from(active_at(end));
+        self.new += u64::from(first >= start);
+        let in_period = purchases
+            .iter()
+            .filter(|p| p.date >= start && p.date <= end);
+        let (orders, revenue) = in_period.fold((0u64, 0i64), |(n, r), p| {
+            (n + 1, r.saturating_add(p.amount_minor))
+        });
+        if orders > 0 {
+            self.buyers += 1;
+            self.repeaters += u64::from(days.len() > 1);
+        }
+        self.orders += orders;
+        self.revenue_minor = self.revenue_minor.saturating_add(revenue);
+        let all: i64 = purchases
+            .iter()
+            .filter(|p| p.date <= end)
+            .map(|p| p.amount_minor)
+            .sum();
+        self.all_revenue_minor = self.all_revenue_minor.saturating_add(all);
+    }
+
+    pub fn merge(&mut self, other: &KpiTally) {
+        self.customers += other.customers;
+        self.at_start += other.at_start;
+        self.at_end += other.at_end;
+        self.new += other.new;
+        self.buyers += other.buyers;
+        self.repeaters += other.repeaters;
+        self.orders += other.orders;
+        self.revenue_minor = self.revenue_minor.saturating_add(other.revenue_minor);
+        self.all_revenue_minor = self
+            .all_revenue_minor
+            .saturating_add(other.all_revenue_minor);
+    }
+
+    pub fn kpis(&self, period: &KpiPeriod) -> RetentionKpis {
+        let (s, e, n) = (self.at_start, self.at_end, self.new);
+        let crr = (s > 0).then(|| (e as f64 - n as f64) / s as f64);
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+        RetentionKpis {
+            period_start: period.start,
+            period_end: period.end,
+            customers_at_start: s as usize,
+            customers_at_end: e as usize,
+            new_customers: n as usize,
+            customer_retention_rate: crr,
+            churn_rate: crr.map(|c| 1.0 - c),
+            repeat_purchase_rate: ratio(self.repeaters, self.buyers),
+            orders: self.orders as usize,
+            revenue_minor: self.revenue_minor,
+            average_order_value_minor: (self.orders > 0)
+                .then(|| div_round(self.revenue_minor, self.orders as i64)),
+            purchase_frequency: ratio(self.orders, self.buyers),
+            historic_clv_minor: (self.customers > 0)
+                .then(|| div_round(self.all_revenue_minor, self.customers as i64)),
+        }
     }
 }
 

@@ -15,7 +15,7 @@
 //!   Φ(t) = ₂F₁(1, s+1; r+s+x+1; z) / ((α+t)^(r+x−1) (β+t)^(s+1)).
 //! Everything is then combined in logarithms (log-sum-exp and log-difference-exp).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::fit::{fit_count_model, CountModelFit, Diagnostics};
 use super::special::{
@@ -28,7 +28,7 @@ use super::{ChurnError, CountModel};
 /// store acts on, and a third fewer series terms than full precision.
 const P_ALIVE_TOLERANCE: f64 = 1e-13;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ParetoNbdParams {
     pub r: f64,
     pub alpha: f64,

@@ -25,7 +25,7 @@ pub struct RfmScore {
 /// | 3 | hibernating | hibernating | loyal | loyal | loyal |
 /// | 2 | hibernating | hibernating | at risk | at risk / can't lose (M ≥ 4) | same |
 /// | 1 | lost | lost | at risk | at risk / can't lose (M ≥ 4) | same |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Segment {
     Champions,

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use super::gamma_gamma::predicted_clv_minor;
 use super::{
-    BgNbdParams, ChurnError, CountModel, CustomerSummary, FitData, FitInputs, GammaGammaParams,
-    ParetoNbdParams, TimeUnit,
+    BgNbdParams, ChurnError, CountModel, CustomerSummary, Diagnostics, FitData, FitInputs,
+    GammaGammaParams, ParetoNbdParams, TimeUnit,
 };
 
 /// Risk buckets: low below `medium`, medium from `medium`, high from `high`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RiskThresholds {
     pub medium: f64,
     pub high: f64,
@@ -35,7 +35,7 @@ impl Default for RiskThresholds {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskBucket {
     Low,
@@ -66,7 +66,7 @@ impl RiskThresholds {
 }
 
 /// Store settings for scoring.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoringSettings {
     /// N in "no purchase in the next N days".
     pub horizon_days: u32,
@@ -103,7 +103,7 @@ pub const FALLBACK_PRIORS_DAYS: ParetoNbdParams = ParetoNbdParams {
 };
 
 /// How a store's figures were made; said in every result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Method {
     /// Pareto/NBD (and Gamma-Gamma where it could be fitted) fitted to the store's own history.
@@ -130,15 +130,18 @@ impl Method {
 }
 
 /// A store's churn model, ready to score customers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChurnModel {
     pub method: Method,
     /// In days.
     pub counts: ParetoNbdParams,
     pub spend: Option<GammaGammaParams>,
     /// Repeat buyers the spend model left out: their repeat purchases total zero.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub spend_left_out: u64,
+    /// How the purchase-count fit went (`None`: not attempted, the store was too small).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Diagnostics>,
     pub settings: ScoringSettings,
 }
 
@@ -187,6 +190,7 @@ impl ChurnModel {
             counts: FALLBACK_PRIORS_DAYS,
             spend: None,
             spend_left_out: inputs.spend_left_out,
+            diagnostics: None,
             settings: settings.clone(),
         };
         if customers < settings.min_customers {
@@ -208,13 +212,16 @@ impl ChurnModel {
             ));
         }
         let data = FitData::from_weighted(inputs.weighted_triples());
-        let counts = match ParetoNbdParams::fit(&data) {
-            Ok(f) if f.diagnostics.converged => f.params,
+        let (counts, diagnostics) = match ParetoNbdParams::fit(&data) {
+            Ok(f) if f.diagnostics.converged => (f.params, f.diagnostics),
             Ok(f) => {
-                return fallback(format!(
-                    "the Pareto/NBD fit did not converge ({})",
-                    f.diagnostics.stop_reason.describe()
-                ))
+                return ChurnModel {
+                    diagnostics: Some(f.diagnostics.clone()),
+                    ..fallback(format!(
+                        "the Pareto/NBD fit did not converge ({})",
+                        f.diagnostics.stop_reason.describe()
+                    ))
+                }
             }
             Err(e) => return fallback(e.to_string()),
         };
@@ -230,6 +237,7 @@ impl ChurnModel {
             counts,
             spend,
             spend_left_out: inputs.spend_left_out,
+            diagnostics: Some(diagnostics),
             settings,
         }
     }

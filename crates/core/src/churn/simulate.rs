@@ -158,20 +158,47 @@ pub fn simulate_pareto(
     (0..n)
         .map(|_| {
             let t_end = t_min + (t_max - t_min) * rng.uniform();
-            let lambda = rng.gamma(p.r, p.alpha);
-            let mu = rng.gamma(p.s, p.beta);
-            let lifetime = rng.exponential(mu);
-            let stop = lifetime.min(t_end);
-            times.clear();
-            let mut t = 0.0;
-            loop {
-                t += rng.exponential(lambda);
-                if t > stop {
-                    break;
-                }
-                times.push(t);
-            }
+            pareto_repeats(&mut rng, p, t_end, &mut times);
             record(&times, t_end, resolution)
+        })
+        .collect()
+}
+
+/// One Pareto/NBD customer's repeat purchase times after their first (at 0), up to `until`.
+fn pareto_repeats(rng: &mut Rng, p: &ParetoNbdParams, until: f64, times: &mut Vec<f64>) {
+    let lambda = rng.gamma(p.r, p.alpha);
+    let mu = rng.gamma(p.s, p.beta);
+    let stop = rng.exponential(mu).min(until);
+    times.clear();
+    let mut t = 0.0;
+    loop {
+        t += rng.exponential(lambda);
+        if t > stop {
+            break;
+        }
+        times.push(t);
+    }
+}
+
+/// Whole purchase histories of `n` Pareto/NBD customers, for simulated stores: each first buys
+/// at a time uniform on [0, first_before), then at their own rate until their lifetime ends or
+/// `until`. Times are absolute (the unit is the parameters' own), first purchase included.
+pub fn simulate_pareto_histories(
+    p: &ParetoNbdParams,
+    n: usize,
+    first_before: f64,
+    until: f64,
+    seed: u64,
+) -> Vec<Vec<f64>> {
+    let mut rng = Rng::new(seed);
+    let mut times = Vec::new();
+    (0..n)
+        .map(|_| {
+            let birth = first_before * rng.uniform();
+            pareto_repeats(&mut rng, p, until - birth, &mut times);
+            std::iter::once(birth)
+                .chain(times.iter().map(|t| birth + t))
+                .collect()
         })
         .collect()
 }

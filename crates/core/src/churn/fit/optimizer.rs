@@ -6,10 +6,10 @@
 //! keeping the method in 200 lines avoids a dependency tree (rand, num, …) on a 2-core build
 //! machine. The method is tested on the models' own likelihoods and on Rosenbrock below.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why the minimizer stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// The gradient fell below the tolerance: a (local) maximum of the likelihood.
@@ -37,7 +37,7 @@ impl StopReason {
 }
 
 /// What a fit reports about itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostics {
     pub log_likelihood: f64,
     pub iterations: usize,
