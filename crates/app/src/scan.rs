@@ -435,6 +435,17 @@ pub async fn begin(
         None => segments_for(last_size(ports, store).await?),
     };
     let (run, created) = start(ports.runs, store, as_of, segments).await?;
+    if run.phase == Phase::Done
+        && ports
+            .state
+            .document(store, as_of, Phase::Done, 0)
+            .await?
+            .is_none()
+    {
+        // Done, but the worker that finished it stopped before storing the report.
+        let report = report(ports, &run).await?;
+        put_document(ports.state, store, as_of, Phase::Done, 0, &report).await?;
+    }
     let pending = run.pending();
     if !pending.is_empty() {
         ports.queue.send(&pending).await?;

@@ -2,6 +2,7 @@
 
 mod coupons;
 mod model;
+mod scan;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -57,6 +58,10 @@ enum Command {
     /// Fit and judge the churn models on a transaction export (offline, no AWS).
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Score every customer of a store: the churn scan, in this process (`scan runs`: past runs).
+    Scan(scan::ScanCommand),
+    /// Export the scan's figures per customer (CSV with a header, or JSON lines).
+    Scores(scan::ScoresArgs),
 }
 
 #[derive(Subcommand)]
@@ -265,6 +270,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => import(table, args).await?,
         Command::Coupons(cmd) => coupons::run(table, PlatformSecrets::from_env(&aws), cmd).await?,
         Command::Model(_) => unreachable!("handled before the table is opened"),
+        Command::Scan(cmd) => scan::run(&table, cmd).await?,
+        Command::Scores(args) => scan::scores(&table, args).await?,
         Command::Store(StoreCommand::RotateKey { store }) => {
             load_store(&table, &store).await?;
             coupons::print_api_key(&store, &coupons::new_api_key(&table, &store).await?);
@@ -297,7 +304,7 @@ async fn store_add(table: &Table, a: StoreAdd) -> Result<()> {
         bail!("--webhook-secret is too short (at least 8 characters)");
     }
     if let Some(tz) = &a.timezone {
-        if !tz.contains('/') && tz != "UTC" {
+        if !retention_core::store::valid_timezone(tz) {
             bail!("--timezone {tz:?} is not an IANA zone such as Europe/Berlin");
         }
     }
@@ -400,6 +407,36 @@ fn print_profile(id: &CustomerId, profile: &Profile, json: bool) -> Result<()> {
         }
     )?;
     write_stats(&mut out, &stats)?;
+    if let Some(s) = &profile.score {
+        writeln!(
+            out,
+            "  churn risk: {:.0} % ({}), P(alive) {:.2}, {:.2} orders expected in the horizon, as of {}{}",
+            100.0 * s.churn_risk,
+            serde_json::to_value(s.bucket)?.as_str().unwrap_or("?"),
+            s.p_alive,
+            s.expected_purchases,
+            s.as_of,
+            if s.fitted { "" } else { " (fallback priors)" }
+        )?;
+        writeln!(
+            out,
+            "  segment:    {} (R{} F{} M{}), next order {}, predicted value {}",
+            s.segment.name(),
+            s.rfm.recency,
+            s.rfm.frequency,
+            s.rfm.monetary,
+            s.expected_next_order
+                .map_or("not expected".into(), |d| d.to_string()),
+            match stats.total_spent.first() {
+                Some(m) =>
+                    retention_core::Money::new(s.predicted_clv_minor, m.currency).to_string(),
+                None => format!("{} (minor units)", s.predicted_clv_minor),
+            }
+        )?;
+        for r in &s.reasons {
+            writeln!(out, "  why:        {r}")?;
+        }
+    }
     Ok(())
 }
 

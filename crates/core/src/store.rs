@@ -64,7 +64,26 @@ pub struct Store {
     pub currency: Option<Currency>,
 }
 
+/// Whether `tz` names an IANA time zone (Europe/Berlin, UTC).
+pub fn valid_timezone(tz: &str) -> bool {
+    tz.parse::<chrono_tz::Tz>().is_ok()
+}
+
 impl Store {
+    /// The store's calendar day at `now`: in its time zone, UTC when it has none.
+    pub fn local_date(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        self.local_time(now).date()
+    }
+
+    /// The store's wall-clock time at `now`: in its time zone, UTC when it has none (or an
+    /// unknown one, which `retention store add` refuses).
+    pub fn local_time(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
+        match self.timezone.as_deref().map(str::parse::<chrono_tz::Tz>) {
+            Some(Ok(tz)) => now.with_timezone(&tz).naive_local(),
+            _ => now.naive_utc(),
+        }
+    }
+
     /// Adds a secret for rotation, keeping at most [`MAX_SECRETS`] (the oldest is dropped).
     pub fn add_secret(&mut self, secret: WebhookSecret) {
         self.webhook_secrets.retain(|s| *s != secret);
@@ -76,6 +95,29 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stores_day_is_its_own_time_zones() {
+        let mut s = Store {
+            id: StoreId::parse("acme").unwrap(),
+            platform: Platform::Shopify,
+            webhook_secrets: vec![],
+            name: None,
+            from_email: None,
+            timezone: Some("America/New_York".into()),
+            currency: None,
+        };
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-03T03:30:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(s.local_date(now).to_string(), "2026-12-02");
+        s.timezone = Some("Asia/Tokyo".into());
+        assert_eq!(s.local_date(now).to_string(), "2026-12-03");
+        s.timezone = None;
+        assert_eq!(s.local_date(now).to_string(), "2026-12-03");
+        assert!(valid_timezone("Europe/Berlin") && valid_timezone("UTC"));
+        assert!(!valid_timezone("Mars/Olympus"));
+    }
 
     #[test]
     fn debug_output_never_carries_a_secret() {
