@@ -659,14 +659,15 @@ fn segments_match(route: &str, path: &str) -> bool {
 }
 
 /// The statements that cover what a function's own code calls: every one but the logs Lambda
-/// writes for it and the dead-letter queue Lambda itself sends failed events to.
+/// writes for it, the dead-letter queue Lambda itself sends failed events to, and the queue an
+/// event source mapping polls for it.
 fn code_statements<'a>(t: &'a Value, function: &str) -> Vec<&'a Value> {
     let role = referenced(&t["Resources"][function]["Properties"]["Role"])
         .unwrap_or_else(|| panic!("{function}: Role is not a reference to a role in the template"));
     list(&t["Resources"][role.as_str()]["Properties"]["Policies"])
         .into_iter()
         .flat_map(|p| list(&p["PolicyDocument"]["Statement"]))
-        .filter(|s| text(&s["Sid"]) != "DeadLetters")
+        .filter(|s| !matches!(text(&s["Sid"]), "DeadLetters" | "EventSource"))
         .filter(|s| {
             list(&s["Action"])
                 .iter()
@@ -720,7 +721,13 @@ fn as_deployed(
     table: &str,
     ssm_prefix: &str,
 ) -> (String, String) {
-    let resource = if action.starts_with("ssm:") {
+    let resource = if action.starts_with("sqs:") {
+        assert!(
+            resource.starts_with("scan-iam"),
+            "{action} on {resource}, not the test's queue"
+        );
+        "retention-${Stage}-scan-jobs".to_string()
+    } else if action.starts_with("ssm:") {
         let name = resource
             .strip_prefix(ssm_prefix)
             .unwrap_or_else(|| panic!("{action} on {resource}, outside the test's prefix"));
@@ -951,6 +958,119 @@ async fn coupon_issuer_sends_exactly_what_its_role_grants() {
         .map(|a| as_deployed(a, setup.name(), &prefix))
         .collect();
     assert_role_matches("CouponIssuerFunction", &used);
+}
+
+/// churn-scan, through its `main.rs` wiring, handles the hourly tick (which lists the stores and
+/// starts a run), every job of that run (pages of customers, checkpoints, the fit, scores, the
+/// report) and the `scan runs` reads; what it sent is exactly what its role grants.
+#[tokio::test]
+async fn churn_scan_sends_exactly_what_its_role_grants() {
+    let setup = fresh_table("iam-scan").await;
+    let store = retention_core::StoreId::parse("iam-scan-shop").unwrap();
+    let s = retention_core::store::Store {
+        id: store.clone(),
+        platform: retention_core::webhook::Platform::Generic,
+        webhook_secrets: vec![SECRET.into()],
+        name: None,
+        from_email: None,
+        timezone: Some("UTC".into()),
+        currency: Some(retention_core::Currency::parse("USD").unwrap()),
+    };
+    assert!(setup.put_store(&s, 0).await.unwrap());
+    let d = retention_tests::deliveries(&setup);
+    for i in 0..30 {
+        let body = serde_json::to_vec(&crate::fixtures::shopify_order(
+            2000 + i,
+            600 + i % 12,
+            &format!("c{}@example.com", i % 12),
+            "25.00",
+            "2026-06-01T10:00:00Z",
+        ))
+        .unwrap();
+        let parsed = retention_core::webhook::parse(
+            retention_core::webhook::Platform::Shopify,
+            Some("orders/create"),
+            &body,
+        )
+        .unwrap();
+        if let retention_core::webhook::Parsed::Change(c) = parsed {
+            d.apply(&store, &c, &[format!("iam-{i}")], chrono::Utc::now())
+                .await
+                .unwrap();
+        }
+    }
+    let (table, wire, aws) = recorded(&setup);
+    let sqs = retention_sqs::client(&aws);
+    let queue_name = format!("scan-iam-{}", std::process::id());
+    let url = sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue = std::sync::Arc::new(retention_sqs::JobQueue::new(sqs.clone(), url.clone()));
+    let app = churn_scan::App::new(churn_scan::Ports::on(std::sync::Arc::new(table), queue))
+        .with_clock(retention_function::fixed_clock(
+            chrono::DateTime::parse_from_rfc3339("2026-12-03T12:00:00Z")
+                .unwrap()
+                .with_timezone(&chrono::Utc),
+        ));
+    let tick =
+        serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    let ticked = churn_scan::handle(&app, tick.clone()).await.unwrap();
+    assert!(ticked.to_string().contains("started"), "{ticked}");
+    // The poller's own requests (receive, delete) go through a client that is not recorded.
+    let poller = retention_sqs::client(&retention_tests::aws());
+    loop {
+        let got = poller
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if got.is_empty() {
+            break;
+        }
+        let records: Vec<serde_json::Value> = got
+            .iter()
+            .map(|m| serde_json::json!({"messageId": m.message_id, "body": m.body, "eventSource": "aws:sqs"}))
+            .collect();
+        let answer = churn_scan::handle(&app, serde_json::json!({ "Records": records }))
+            .await
+            .unwrap();
+        assert_eq!(
+            answer["batchItemFailures"],
+            serde_json::json!([]),
+            "{answer}"
+        );
+        for m in &got {
+            poller
+                .delete_message()
+                .queue_url(&url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let runs = retention_app::ports::ScanRuns::runs(&setup, &store, 5)
+        .await
+        .unwrap();
+    assert_eq!(runs[0].phase, retention_core::scan::Phase::Done, "{runs:?}");
+    // Done: the next tick reads the run and its report and sends nothing.
+    churn_scan::handle(&app, tick).await.unwrap();
+    let used = wire
+        .actions()
+        .iter()
+        .filter(|(a, _)| a != "sqs:CreateQueue")
+        .map(|a| as_deployed(a, setup.name(), "-"))
+        .collect();
+    assert_role_matches("ChurnScanFunction", &used);
 }
 
 /// The AWS SDKs a package links (`cargo tree -e normal`), by IAM service prefix.

@@ -1,6 +1,7 @@
 //! All integration tests in one binary (one link, one moto server): the real handler and CLI
 //! against moto, table-driven where the cases are alike.
 
+mod churn_scan;
 mod conformance;
 mod coupons;
 mod delivery;

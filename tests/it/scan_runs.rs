@@ -14,11 +14,12 @@ async fn of_16_workers_finishing_at_once_exactly_one_moves_the_run_on() {
     let table = Arc::new(fresh_table("runs").await);
     let store = StoreId::parse("runs-shop").unwrap();
     let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
-    let run = start(table.as_ref(), &store, day, 16).await.unwrap();
+    let (run, created) = start(table.as_ref(), &store, day, 16).await.unwrap();
+    assert!(created);
     assert_eq!((run.phase, run.segments), (Phase::Reduce, 16));
     assert_eq!(
         start(table.as_ref(), &store, day, 64).await.unwrap(),
-        run,
+        (run, false),
         "the same day resumes"
     );
     let tasks: Vec<_> = (0..16)

@@ -40,6 +40,10 @@ impl Sent {
         let op = self.operation.clone().unwrap_or_else(|| self.path.clone());
         let body = self.json();
         let resource = |v: &serde_json::Value| -> String {
+            if let Some(url) = v["QueueUrl"].as_str() {
+                // SQS names a queue by URL; IAM by name (the ARN's last part).
+                return url.rsplit('/').next().unwrap_or("").to_string();
+            }
             let table = v["TableName"].as_str().unwrap_or("").to_string();
             match v["IndexName"].as_str() {
                 Some(index) => format!("{table}/index/{index}"),
@@ -68,6 +72,8 @@ impl Sent {
                 .flatten()
                 .map(|(table, _)| (action("BatchWriteItem"), table.clone()))
                 .collect(),
+            // One IAM action covers a batch and a single message.
+            "SendMessageBatch" => vec![(action("SendMessage"), resource(&body))],
             _ => vec![(action(&op), resource(&body))],
         }
     }

@@ -330,6 +330,15 @@ impl StoreDirectory for Memory {
 }
 
 #[async_trait]
+impl StoreIndex for Memory {
+    async fn store_ids(&self) -> Result<Vec<StoreId>> {
+        let mut ids: Vec<StoreId> = self.lock().stores.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+#[async_trait]
 impl StoreAdmin for Memory {
     async fn store_at_revision(&self, id: &StoreId) -> Result<Option<(Store, u64)>> {
         Ok(self.lock().stores.get(id).cloned())

@@ -22,6 +22,12 @@ pub trait StoreDirectory: Send + Sync {
     async fn store(&self, id: &StoreId) -> Result<Option<Store>>;
 }
 
+/// Every registered store (the scheduled scan).
+#[async_trait]
+pub trait StoreIndex: Send + Sync {
+    async fn store_ids(&self) -> Result<Vec<StoreId>>;
+}
+
 /// Registering and editing stores (the operator's CLI).
 #[async_trait]
 pub trait StoreAdmin: Send + Sync {

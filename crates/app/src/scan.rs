@@ -430,11 +430,16 @@ pub async fn begin(
     segments: Option<u32>,
 ) -> Result<(Run, bool)> {
     currency_of(ports.stores, store).await?;
-    let segments = match segments {
-        Some(n) => n,
-        None => segments_for(last_size(ports, store).await?),
+    let (run, created) = match ports.runs.run(store, as_of).await? {
+        Some((run, _)) => (run, false),
+        None => {
+            let segments = match segments {
+                Some(n) => n,
+                None => segments_for(last_size(ports, store).await?),
+            };
+            start(ports.runs, store, as_of, segments).await?
+        }
     };
-    let (run, created) = start(ports.runs, store, as_of, segments).await?;
     if run.phase == Phase::Done
         && ports
             .state
@@ -451,6 +456,84 @@ pub async fn begin(
         ports.queue.send(&pending).await?;
     }
     Ok((run, created))
+}
+
+/// The local hour at or after which the scheduled tick starts a store's daily scan.
+pub const SCAN_HOUR: u32 = 3;
+
+/// What the scheduled tick did for one store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ticked {
+    pub store: StoreId,
+    /// The store's own day, whose run the tick started or looked at.
+    pub as_of: NaiveDate,
+    #[serde(flatten)]
+    pub outcome: TickOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum TickOutcome {
+    /// Before the scan hour in the store's time zone.
+    NotYet,
+    Started {
+        segments: u32,
+    },
+    /// A run still going: its unfinished jobs were sent again (a lost message, a crash between
+    /// a phase's end and its next jobs; duplicates are harmless).
+    Resent {
+        phase: Phase,
+        jobs: usize,
+    },
+    Done,
+    /// The store cannot be scanned as configured (no currency, say); the others go on.
+    Refused {
+        reason: String,
+    },
+}
+
+/// The schedule's tick (hourly): every store whose day has reached [`SCAN_HOUR`] gets that day's
+/// run started, or its unfinished jobs sent again. One store's configuration error never stops
+/// the others; a failure that may pass (DynamoDB, SQS) fails the tick so the schedule retries.
+pub async fn tick(
+    ports: ScanPorts<'_>,
+    index: &dyn crate::ports::StoreIndex,
+    now: DateTime<Utc>,
+    scan_hour: u32,
+) -> Result<Vec<Ticked>> {
+    use chrono::Timelike;
+    let mut out = Vec::new();
+    for id in index.store_ids().await? {
+        let Some(store) = ports.stores.store(&id).await? else {
+            continue;
+        };
+        let local = store.local_time(now);
+        let as_of = local.date();
+        let outcome = if local.hour() < scan_hour {
+            TickOutcome::NotYet
+        } else {
+            match begin(ports, &id, as_of, None).await {
+                Ok((run, true)) => TickOutcome::Started {
+                    segments: run.segments,
+                },
+                Ok((run, false)) if run.phase == Phase::Done => TickOutcome::Done,
+                Ok((run, false)) => TickOutcome::Resent {
+                    phase: run.phase,
+                    jobs: run.pending().len(),
+                },
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => TickOutcome::Refused {
+                    reason: e.to_string(),
+                },
+            }
+        };
+        out.push(Ticked {
+            store: id,
+            as_of,
+            outcome,
+        });
+    }
+    Ok(out)
 }
 
 /// Customers read by the store's latest finished run.

@@ -96,7 +96,7 @@ pub async fn run(table: &Table, cmd: ScanCommand) -> Result<()> {
             println!(
                 "{}  {:<6}  {:>3} segments  {:>8} read  {:>8} scored  {:>8} written  {}",
                 r.as_of,
-                phase_name(r.phase),
+                r.phase.name(),
                 r.segments,
                 r.customers_read,
                 r.scores.scored,
@@ -125,7 +125,7 @@ pub async fn run(table: &Table, cmd: ScanCommand) -> Result<()> {
             Phase::Done => "already done".to_string(),
             p => format!(
                 "at {} ({} of {} finished)",
-                phase_name(p),
+                p.name(),
                 run.finished.len(),
                 run.units()
             ),
@@ -144,12 +144,12 @@ pub async fn run(table: &Table, cmd: ScanCommand) -> Result<()> {
         let advanced = match w {
             Worked::Finished {
                 advanced: Some(p), ..
-            } => format!(" -> {}", phase_name(*p)),
+            } => format!(" -> {}", p.name()),
             _ => String::new(),
         };
         eprintln!(
             "  {:<6} {n:>4}/{units} segment {}{advanced}",
-            phase_name(job.phase),
+            job.phase.name(),
             job.segment
         );
     };
@@ -168,7 +168,7 @@ pub async fn run(table: &Table, cmd: ScanCommand) -> Result<()> {
     if run.phase != Phase::Done {
         bail!(
             "the run stopped at {} ({} of {} finished); run the same command again to resume it",
-            phase_name(run.phase),
+            run.phase.name(),
             run.finished.len(),
             run.units()
         );
@@ -179,15 +179,6 @@ pub async fn run(table: &Table, cmd: ScanCommand) -> Result<()> {
         print_report(&report, store.currency)?;
     }
     Ok(())
-}
-
-fn phase_name(p: Phase) -> &'static str {
-    match p {
-        Phase::Reduce => "reduce",
-        Phase::Fit => "fit",
-        Phase::Score => "score",
-        Phase::Done => "done",
-    }
 }
 
 fn money(minor: i64, currency: Option<Currency>) -> String {
@@ -209,7 +200,7 @@ fn print_report(r: &RunReport, currency: Option<Currency>) -> Result<()> {
         "scan of {} as of {}: {}, {} segments",
         r.store,
         r.as_of,
-        phase_name(r.phase),
+        r.phase.name(),
         r.segments
     )?;
     writeln!(

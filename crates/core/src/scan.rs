@@ -29,6 +29,16 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// As stored and printed: `reduce`, `fit`, `score`, `done`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Reduce => "reduce",
+            Phase::Fit => "fit",
+            Phase::Score => "score",
+            Phase::Done => "done",
+        }
+    }
+
     pub fn next(self) -> Phase {
         match self {
             Phase::Reduce => Phase::Fit,

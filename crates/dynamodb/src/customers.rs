@@ -5,7 +5,7 @@
 use crate::items::{self, ProfileItem};
 use crate::keys::*;
 use crate::scan::ScoreItem;
-use crate::table::{from_item, s, sort_key, Item, Query, Range, Read, Table};
+use crate::table::{from_item, sort_key, Item, Query, Range, Read, Table};
 use async_trait::async_trait;
 use retention_app::ports::{Customers, Page};
 use retention_app::{ErrorKind, PortError, Result};
@@ -70,19 +70,10 @@ impl Table {
         store: &StoreId,
         email: &Email,
     ) -> std::result::Result<Vec<CustomerId>, AwsError> {
-        self.count();
-        let out = self
-            .client
-            .query()
-            .table_name(&self.name)
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :g")
-            .expression_attribute_values(":g", s(email_gsi(store, email)))
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk("looking up an email", e))?;
-        out.items
-            .unwrap_or_default()
+        let items = self
+            .query_gsi1(&email_gsi(store, email), None, "looking up an email")
+            .await?;
+        items
             .iter()
             .map(|i| {
                 let sk = sort_key(i);

@@ -23,6 +23,8 @@ pub const GSI1SK: &str = "GSI1SK";
 pub const TTL: &str = "ttl";
 
 pub const META: &str = "META";
+/// GSI1 partition listing every store (on each store's META item).
+pub const STORES_GSI: &str = "STORES";
 pub const CUSTOMER_PREFIX: &str = "C#";
 pub const ORDER_PREFIX: &str = "ORDER#";
 pub const DELIVERY_PREFIX: &str = "DELIVERY#";

@@ -39,15 +39,6 @@ const DOC: &str = "doc";
 /// Compressed documents above this do not fit an item with its keys.
 const MAX_DOC: usize = 390 * 1024;
 
-fn phase_name(p: Phase) -> &'static str {
-    match p {
-        Phase::Reduce => "reduce",
-        Phase::Fit => "fit",
-        Phase::Score => "score",
-        Phase::Done => "done",
-    }
-}
-
 fn compress(json: &[u8]) -> Vec<u8> {
     let mut e = DeflateEncoder::new(Vec::new(), Compression::fast());
     e.write_all(json).expect("writing to memory");
@@ -85,7 +76,7 @@ impl ScanState for Table {
         phase: Phase,
         segment: u32,
     ) -> Result<Option<Vec<u8>>> {
-        let sk = scan_doc_sk(as_of, phase_name(phase), segment);
+        let sk = scan_doc_sk(as_of, phase.name(), segment);
         match self.get(store, &sk, "reading a scan document").await? {
             None => Ok(None),
             Some(item) => Ok(Some(doc_of(&sk, &item)?)),
@@ -100,7 +91,7 @@ impl ScanState for Table {
         segment: u32,
         json: &[u8],
     ) -> Result<()> {
-        let sk = scan_doc_sk(as_of, phase_name(phase), segment);
+        let sk = scan_doc_sk(as_of, phase.name(), segment);
         let doc = compress(json);
         if doc.len() > MAX_DOC {
             return Err(PortError::bare(
@@ -130,7 +121,7 @@ impl ScanState for Table {
         as_of: NaiveDate,
         phase: Phase,
     ) -> Result<Vec<(u32, Vec<u8>)>> {
-        let prefix = scan_doc_prefix(as_of, phase_name(phase));
+        let prefix = scan_doc_prefix(as_of, phase.name());
         let items = self
             .query_all(
                 store,

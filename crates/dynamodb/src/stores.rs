@@ -1,9 +1,9 @@
 //! Store registrations: `PK=STORE#<id>, SK=META`.
 
-use crate::keys::{store_pk, META};
+use crate::keys::{store_pk, META, STORES_GSI};
 use crate::table::{from_item, to_item, Table};
 use async_trait::async_trait;
-use retention_app::ports::{StoreAdmin, StoreDirectory};
+use retention_app::ports::{StoreAdmin, StoreDirectory, StoreIndex};
 use retention_aws::AwsError;
 use retention_core::store::Store;
 use retention_core::StoreId;
@@ -17,6 +17,11 @@ struct StoreItem {
     sk: String,
     /// Bumped on every write, so two operators editing one store cannot overwrite each other.
     rev: u64,
+    /// Every store is listed in GSI1 under `STORES` (the scheduled scan's list of stores).
+    #[serde(rename = "GSI1PK", default)]
+    gsi1pk: String,
+    #[serde(rename = "GSI1SK", default)]
+    gsi1sk: String,
     #[serde(flatten)]
     store: Store,
 }
@@ -39,6 +44,8 @@ impl Table {
             pk: store_pk(&store.id),
             sk: META.into(),
             rev: rev + 1,
+            gsi1pk: STORES_GSI.into(),
+            gsi1sk: store.id.to_string(),
             store: store.clone(),
         };
         let item = to_item(&store_pk(&store.id), item)?;
@@ -60,5 +67,25 @@ impl StoreAdmin for Table {
     }
     async fn put_store(&self, store: &Store, rev: u64) -> retention_app::Result<bool> {
         Ok(Table::put_store(self, store, rev).await?)
+    }
+}
+
+#[async_trait]
+impl StoreIndex for Table {
+    /// One Query of GSI1 under `STORES`, keys only, every page.
+    async fn store_ids(&self) -> retention_app::Result<Vec<StoreId>> {
+        let items = self
+            .query_gsi1(STORES_GSI, Some("GSI1SK"), "listing stores")
+            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let id = item
+                .get("GSI1SK")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|s| StoreId::parse(s).ok())
+                .ok_or_else(|| AwsError::corrupt(STORES_GSI, "a store entry without an id"))?;
+            out.push(id);
+        }
+        Ok(out)
     }
 }

@@ -395,6 +395,37 @@ impl Table {
         }
     }
 
+    /// Every item of GSI1 under `key` (all pages): a store's email lookups, the list of stores.
+    pub(crate) async fn query_gsi1(
+        &self,
+        key: &str,
+        projection: Option<&str>,
+        context: &'static str,
+    ) -> Result<Vec<Item>, AwsError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            self.count();
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(crate::keys::GSI1)
+                .key_condition_expression("GSI1PK = :g")
+                .expression_attribute_values(":g", s(key))
+                .set_projection_expression(projection.map(str::to_string))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk(context, e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// One UpdateItem of the store's item `sk`; false when its condition failed.
     pub(crate) async fn update_one(
         &self,
