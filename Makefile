@@ -40,7 +40,7 @@ test: $(STAMP)
 	cargo test --workspace --doc
 
 demo: $(STAMP)
-	cargo build --bin retention --bin order-webhook
+	cargo build --bin retention --bin order-webhook --bin churn-scan
 	bash scripts/demo.sh
 
 local: $(STAMP)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: the engine end to end on local AWS. Starts moto and the Lambda emulator, creates the table,
 # registers two stores, replays signed Shopify and WooCommerce webhooks through the real order-webhook
-# function, imports a history, prints the profiles, and stops everything it started.
+# function, imports a history, prints the profiles, runs the churn scan through the churn-scan function
+# (its jobs fanned out over a local SQS queue by scripts/scan_poller.py), prints the run report and the
+# riskiest customers with their reasons, and stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -11,6 +13,9 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say "Local AWS"
 start_moto
 echo "moto on $AWS_ENDPOINT_URL (DynamoDB, one request at a time)"
+# The churn scan's job queue, before the functions start: churn-scan reads its URL from the env.
+export RETENTION_SCAN_QUEUE_URL
+RETENTION_SCAN_QUEUE_URL=$("$VENV_PY" -c 'import boto3; import os; print(boto3.client("sqs", region_name=os.environ["AWS_REGION"]).create_queue(QueueName="retention-scan-jobs")["QueueUrl"])')
 WATCH_LOG=$(mktemp)
 start_functions "$WATCH_LOG"
 echo "Lambda emulator (cargo lambda watch) on 127.0.0.1:$LAMBDA_PORT"
@@ -69,12 +74,23 @@ retention customer show --store demo-shop --email maya.chen@example.com --json |
 
 CDNOW=${RETENTION_DATASETS_DIR:-../shared/datasets}/cdnow/CDNOW_sample.txt
 if [[ -f $CDNOW ]]; then
-  say "Churn models: retention model fit on the CDNOW sample (offline; what the scan will run per store)"
+  say "Churn models: retention model fit on the CDNOW sample (offline; what the scan runs per store)"
   CSV=$(mktemp --suffix=.csv)
   awk 'BEGIN{print "customer_id,date,amount"} {printf "%s,%s-%s-%s,%s\n", $2, substr($3,1,4), substr($3,5,2), substr($3,7,2), $5}' "$CDNOW" >"$CSV"
   retention model fit --transactions "$CSV" --calibration-end 1997-09-30 --holdout-end 1998-06-30 --unit weeks
   rm -f "$CSV"
 fi
+
+say "The churn scan: a scheduled event starts demo-shop's run, SQS fans out its 4 segments to 3 workers"
+out=$(cargo lambda invoke churn-scan --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --data-file events/scan/demo-shop.json)
+echo "  events/scan/demo-shop.json -> $out"
+"$VENV_PY" scripts/scan_poller.py "$RETENTION_SCAN_QUEUE_URL" "$LAMBDA_PORT" 3
+say "retention scan runs, and the run's report (a run is one store and day: this resumes the done run)"
+retention scan runs --store demo-shop
+retention scan --store demo-shop 2>/dev/null
+say "The riskiest customers, and why (retention scores, retention customer show)"
+RISKIEST=$(retention scores --store demo-shop | python3 scripts/riskiest.py 3)
+[[ -n $RISKIEST ]] && retention customer show --store demo-shop --customer "$RISKIEST" | grep -E "^customer|churn risk|segment|why"
 
 say "Function logs (structured JSON, one line per webhook)"
 grep '"webhook"' "$WATCH_LOG" | tail -3 || true
