@@ -92,7 +92,8 @@ say "The riskiest customers, and why (retention scores, retention customer show)
 RISKIEST=$(retention scores --store demo-shop | python3 scripts/riskiest.py 3)
 [[ -n $RISKIEST ]] && retention customer show --store demo-shop --customer "$RISKIEST" | grep -E "^customer|churn risk|segment|why"
 
-say "Function logs (structured JSON, one line per webhook)"
-grep '"webhook"' "$WATCH_LOG" | tail -3 || true
+say "Function logs (structured JSON: one line per request, one per scan job)"
+grep '"function":"order-webhook"' "$WATCH_LOG" | tail -2 || true
+grep '"target":"scan"' "$WATCH_LOG" | grep -v 'scan run done' | tail -2 || true
 rm -f "$WATCH_LOG"
 say "Done: everything started here is stopped."

@@ -1,5 +1,5 @@
 //! The churn-scan function against moto: a simulated store (a year of orders from a known
-//! Pareto/NBD), its run started by a scheduled event, its 16 segments fanned out through a real
+//! Pareto/NBD), its run started by a scheduled event, its 64 segments fanned out through a real
 //! SQS queue to 4 poller workers, the first invocations killed mid-work (a Lambda timeout) and
 //! redelivered. The held-back next 90 days judge the scores against the days-since-last-order
 //! baseline. A second scheduled event the same day writes nothing.
@@ -95,7 +95,7 @@ async fn a_simulated_store_is_scored_through_sqs_with_killed_workers_and_beats_t
     };
     let begun = handle(
         &app,
-        scheduled(json!({ "store_id": "sim-shop", "as_of": as_of, "segments": 16 })),
+        scheduled(json!({ "store_id": "sim-shop", "as_of": as_of, "segments": 64 })),
     )
     .await
     .unwrap();

@@ -520,3 +520,146 @@ fn a_customer_with_5000_orders_is_imported_and_shown() {
     sorted.sort();
     assert_eq!(sorted, vec![1, 5000]);
 }
+
+/// `retention scan` killed with SIGKILL halfway through the scoring, run again: it resumes the same
+/// run and ends with exact totals; then the runs, the export and a customer's figures.
+#[test]
+fn scan_killed_halfway_resumes_with_exact_totals_and_the_scores_export() {
+    use retention_core::churn::score::FALLBACK_PRIORS_DAYS;
+    use retention_core::churn::simulate::simulate_pareto_histories;
+    use std::io::BufRead;
+    let cli = Cli::new("scan");
+    cli.ok(&[
+        "store",
+        "add",
+        "--store",
+        "shop",
+        "--platform",
+        "generic",
+        "--webhook-secret",
+        "secret-secret",
+        "--timezone",
+        "UTC",
+        "--currency",
+        "USD",
+    ]);
+    const CUSTOMERS: usize = 300;
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+    let mut csv = String::from("customer_id,email,order_id,created_at,total,currency\n");
+    for (i, days) in simulate_pareto_histories(&FALLBACK_PRIORS_DAYS, CUSTOMERS, 330.0, 365.0, 5)
+        .iter()
+        .enumerate()
+    {
+        for (k, t) in days.iter().enumerate() {
+            let day = start + chrono::Days::new(*t as u64);
+            csv.push_str(&format!(
+                "c{i},c{i}@example.com,o{i}-{k},{day},{}.00,USD\n",
+                15 + (i * 7 + k) % 40
+            ));
+        }
+    }
+    let file = cli.file("history.csv", &csv);
+    cli.ok(&["import", "--store", "shop", &file, "--concurrency", "32"]);
+
+    let args = [
+        "scan",
+        "--store",
+        "shop",
+        "--as-of",
+        "2025-12-31",
+        "--segments",
+        "8",
+        "--workers",
+        "2",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_retention"))
+        .args(args)
+        .envs(retention_tests::aws_env())
+        .env("RETENTION_TABLE", &cli.table)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed as soon as the first segment is scored: the rest of the scoring is unfinished.
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.trim_start().starts_with("score") {
+            child.kill().unwrap(); // SIGKILL: no chance to tidy up
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed before the end: {seen:?}");
+
+    let out = cli.run(&args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("resuming the run in 8 segments, at score"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "customers: {CUSTOMERS} read, {CUSTOMERS} scored, {CUSTOMERS} written, 0 unchanged"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("method:    Pareto/NBD fitted"), "{stdout}");
+
+    let runs: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["scan", "runs", "--store", "shop", "--json"])).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(runs[0]["phase"], "done");
+    assert_eq!(runs[0]["scores"]["written"], CUSTOMERS);
+
+    let exported = cli.ok(&["scores", "--store", "shop"]);
+    let mut lines = exported.lines();
+    assert_eq!(
+        lines.next(),
+        Some("customer_id,as_of,churn_risk,p_alive,expected_purchases,bucket,segment,predicted_clv,next_order_date,method")
+    );
+    assert_eq!(lines.count(), CUSTOMERS);
+    let json = cli.ok(&["scores", "--store", "shop", "--format", "json"]);
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["method"], "fitted");
+    assert_eq!(json.lines().count(), CUSTOMERS);
+
+    let shown = cli.ok(&["customer", "show", "--store", "shop", "--customer", "c1"]);
+    assert!(
+        shown.contains("churn risk:") && shown.contains("why:"),
+        "{shown}"
+    );
+    let as_json: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "customer",
+        "show",
+        "--store",
+        "shop",
+        "--customer",
+        "c1",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(as_json["score"]["as_of"], "2025-12-31");
+
+    // Bad input: a clear message and a non-zero exit, nothing started.
+    assert!(cli
+        .fails(&["scan", "--store", "nope"])
+        .contains("no store nope"));
+    assert!(cli.fails(&["scan"]).contains("--store"));
+    assert!(cli
+        .fails(&[
+            "scan",
+            "--store",
+            "shop",
+            "--as-of",
+            "2025-01-01",
+            "--segments",
+            "0"
+        ])
+        .contains("segment"));
+    assert!(cli
+        .fails(&["scan", "--store", "shop", "--as-of", "31/12/2025"])
+        .contains("as-of"));
+}
