@@ -177,10 +177,16 @@ async fn jobs(app: &App, batch: SqsEvent) -> SqsBatchResponse {
         };
         match scan::work(app.ports.scan(), &app.settings, &job).await {
             Ok(worked) => {
-                tracing::info!(target: "scan", store = %job.store, as_of = %job.as_of, phase = ?job.phase, segment = job.segment, worked = ?worked, "scan job")
+                let (outcome, advanced) = match worked {
+                    scan::Worked::Finished { advanced, .. } => {
+                        ("finished", advanced.map(|p| p.name()))
+                    }
+                    scan::Worked::Skipped { .. } => ("skipped: already done", None),
+                };
+                tracing::info!(target: "scan", store = %job.store, as_of = %job.as_of, phase = job.phase.name(), segment = job.segment, outcome, advanced, "scan job")
             }
             Err(e) => {
-                tracing::error!(target: "scan", store = %job.store, as_of = %job.as_of, phase = ?job.phase, segment = job.segment, error = %chain(&e), retryable = e.is_retryable(), "scan job failed");
+                tracing::error!(target: "scan", store = %job.store, as_of = %job.as_of, phase = job.phase.name(), segment = job.segment, error = %chain(&e), retryable = e.is_retryable(), "scan job failed");
                 failures.push(id);
             }
         }
