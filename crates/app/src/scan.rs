@@ -24,6 +24,7 @@ use retention_core::churn::{summarize, FitInputs, TimeUnit};
 use retention_core::profile::Profile;
 use retention_core::scan::{Decision, Finish, FittedModel, Phase, Run, ScanJob, ScoreTally};
 use retention_core::segment::{Cursor, Segment};
+use retention_core::store::Store;
 use retention_core::{Currency, CustomerId, StoreId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -351,16 +352,18 @@ fn decode<T: DeserializeOwned>(what: &str, json: &[u8]) -> Result<T> {
 
 async fn document<T: DeserializeOwned>(
     state: &dyn ScanState,
-    job: &ScanJob,
+    store: &StoreId,
+    as_of: NaiveDate,
     phase: Phase,
     segment: u32,
 ) -> Result<Option<T>> {
-    match state
-        .document(&job.store, job.as_of, phase, segment)
-        .await?
-    {
+    match state.document(store, as_of, phase, segment).await? {
         None => Ok(None),
-        Some(json) => decode(&format!("the scan's {phase:?} document {segment}"), &json).map(Some),
+        Some(json) => decode(
+            &format!("the scan's {} document {segment}", phase.name()),
+            &json,
+        )
+        .map(Some),
     }
 }
 
@@ -401,11 +404,17 @@ async fn currency_of(stores: &dyn StoreDirectory, store: &StoreId) -> Result<Cur
             format!("store {store} is not registered"),
         ));
     };
-    s.currency.ok_or_else(|| {
+    currency(&s)
+}
+
+/// The currency whose orders the scan models: the store's own, which it must have.
+fn currency(store: &Store) -> Result<Currency> {
+    let id = &store.id;
+    store.currency.ok_or_else(|| {
         PortError::bare(
             ErrorKind::Config,
             format!(
-                "store {store} has no currency: set one (retention store add --store {store} --currency USD) so the scan knows which orders' money to model"
+                "store {id} has no currency: set one (retention store add --store {id} --currency USD) so the scan knows which orders' money to model"
             ),
         )
     })
@@ -425,11 +434,12 @@ pub enum Worked {
 /// already done sends nothing.
 pub async fn begin(
     ports: ScanPorts<'_>,
-    store: &StoreId,
+    registered: &Store,
     as_of: NaiveDate,
     segments: Option<u32>,
 ) -> Result<(Run, bool)> {
-    currency_of(ports.stores, store).await?;
+    currency(registered)?;
+    let store = &registered.id;
     let (run, created) = match ports.runs.run(store, as_of).await? {
         Some((run, _)) => (run, false),
         None => {
@@ -512,7 +522,7 @@ pub async fn tick(
         let outcome = if local.hour() < scan_hour {
             TickOutcome::NotYet
         } else {
-            match begin(ports, &id, as_of, None).await {
+            match begin(ports, &store, as_of, None).await {
                 Ok((run, true)) => TickOutcome::Started {
                     segments: run.segments,
                 },
@@ -540,13 +550,9 @@ pub async fn tick(
 async fn last_size(ports: ScanPorts<'_>, store: &StoreId) -> Result<Option<u64>> {
     for run in ports.runs.runs(store, 5).await? {
         if run.phase == Phase::Done {
-            let job = ScanJob {
-                store: store.clone(),
-                as_of: run.as_of,
-                phase: Phase::Done,
-                segment: 0,
-            };
-            if let Some(r) = document::<RunReport>(ports.state, &job, Phase::Done, 0).await? {
+            let stored: Option<RunReport> =
+                document(ports.state, store, run.as_of, Phase::Done, 0).await?;
+            if let Some(r) = stored {
                 return Ok(Some(r.customers_read));
             }
         }
@@ -568,9 +574,15 @@ pub async fn work(ports: ScanPorts<'_>, settings: &ScanSettings, job: &ScanJob) 
     let pages = match job.phase {
         Phase::Reduce => {
             let currency = currency_of(ports.stores, &job.store).await?;
-            let state: Reduction = document(ports.state, job, Phase::Reduce, job.segment)
-                .await?
-                .unwrap_or_default();
+            let state: Reduction = document(
+                ports.state,
+                &job.store,
+                job.as_of,
+                Phase::Reduce,
+                job.segment,
+            )
+            .await?
+            .unwrap_or_default();
             let reduce = ReduceJob {
                 store: job.store.clone(),
                 segment,
@@ -583,7 +595,7 @@ pub async fn work(ports: ScanPorts<'_>, settings: &ScanSettings, job: &ScanJob) 
             done.pages
         }
         Phase::Fit => {
-            if document::<FittedModel>(ports.state, job, Phase::Fit, 0)
+            if document::<FittedModel>(ports.state, &job.store, job.as_of, Phase::Fit, 0)
                 .await?
                 .is_none()
             {
@@ -594,7 +606,8 @@ pub async fn work(ports: ScanPorts<'_>, settings: &ScanSettings, job: &ScanJob) 
         }
         Phase::Score => {
             let currency = currency_of(ports.stores, &job.store).await?;
-            let Some(fitted) = document::<FittedModel>(ports.state, job, Phase::Fit, 0).await?
+            let Some(fitted) =
+                document::<FittedModel>(ports.state, &job.store, job.as_of, Phase::Fit, 0).await?
             else {
                 return Err(PortError::bare(
                     ErrorKind::Corrupt,
@@ -604,9 +617,15 @@ pub async fn work(ports: ScanPorts<'_>, settings: &ScanSettings, job: &ScanJob) 
                     ),
                 ));
             };
-            let state: Scoring = document(ports.state, job, Phase::Score, job.segment)
-                .await?
-                .unwrap_or_default();
+            let state: Scoring = document(
+                ports.state,
+                &job.store,
+                job.as_of,
+                Phase::Score,
+                job.segment,
+            )
+            .await?
+            .unwrap_or_default();
             let scorer = Scorer {
                 scores: ports.scores,
                 store: &job.store,
@@ -631,7 +650,13 @@ pub async fn work(ports: ScanPorts<'_>, settings: &ScanSettings, job: &ScanJob) 
     match outcome {
         Finish::Recorded { advanced } => {
             if let Some(next) = advanced {
-                advance(ports, &job.store, job.as_of, next).await?;
+                // The run as this record left it: the next phase, nothing finished yet.
+                let moved = Run {
+                    phase: next,
+                    finished: Default::default(),
+                    ..run
+                };
+                advance(ports, &moved).await?;
             }
             Ok(Worked::Finished { advanced, pages })
         }
@@ -640,19 +665,11 @@ pub async fn work(ports: ScanPorts<'_>, settings: &ScanSettings, job: &ScanJob) 
     }
 }
 
-/// The run just moved to `next`: send its jobs, or (done) store and log the report.
-async fn advance(
-    ports: ScanPorts<'_>,
-    store: &StoreId,
-    as_of: NaiveDate,
-    next: Phase,
-) -> Result<()> {
-    let Some((run, _)) = ports.runs.run(store, as_of).await? else {
-        return Err(no_run(store, as_of));
-    };
-    if next == Phase::Done {
-        let report = report(ports, &run).await?;
-        put_document(ports.state, store, as_of, Phase::Done, 0, &report).await?;
+/// The run just moved on: send its new phase's jobs, or (done) store and log the report.
+async fn advance(ports: ScanPorts<'_>, run: &Run) -> Result<()> {
+    if run.phase == Phase::Done {
+        let report = report(ports, run).await?;
+        put_document(ports.state, &run.store, run.as_of, Phase::Done, 0, &report).await?;
         tracing::info!(
             target: "scan",
             report = %serde_json::to_string(&report).unwrap_or_default(),
@@ -772,13 +789,8 @@ fn span_ms(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<u64
 pub async fn report(ports: ScanPorts<'_>, run: &Run) -> Result<RunReport> {
     let reduced = merge_phase(ports.state, run, Phase::Reduce, ReduceTally::merge).await?;
     let scored = merge_phase(ports.state, run, Phase::Score, ScoreTally::merge).await?;
-    let job = ScanJob {
-        store: run.store.clone(),
-        as_of: run.as_of,
-        phase: Phase::Fit,
-        segment: 0,
-    };
-    let fitted: Option<FittedModel> = document(ports.state, &job, Phase::Fit, 0).await?;
+    let fitted: Option<FittedModel> =
+        document(ports.state, &run.store, run.as_of, Phase::Fit, 0).await?;
     let customers_read = reduced.tally.inputs.customers + reduced.tally.without_purchases;
     let mut notes = Vec::new();
     let (method, method_detail) = match &fitted {
@@ -839,23 +851,19 @@ pub async fn report(ports: ScanPorts<'_>, run: &Run) -> Result<RunReport> {
 pub async fn runs(ports: ScanPorts<'_>, store: &StoreId, limit: usize) -> Result<Vec<RunReport>> {
     let mut out = Vec::new();
     for run in ports.runs.runs(store, limit).await? {
-        let job = ScanJob {
-            store: store.clone(),
-            as_of: run.as_of,
-            phase: Phase::Done,
-            segment: 0,
-        };
-        let stored: Option<RunReport> = if run.phase == Phase::Done {
-            document(ports.state, &job, Phase::Done, 0).await?
-        } else {
-            None
-        };
-        out.push(match stored {
-            Some(r) => r,
-            None => report(ports, &run).await?,
-        });
+        out.push(run_report(ports, &run).await?);
     }
     Ok(out)
+}
+
+/// One run's report: the stored one once it is done, built from its documents otherwise.
+pub async fn run_report(ports: ScanPorts<'_>, run: &Run) -> Result<RunReport> {
+    if run.phase == Phase::Done {
+        if let Some(r) = document(ports.state, &run.store, run.as_of, Phase::Done, 0).await? {
+            return Ok(r);
+        }
+    }
+    report(ports, run).await
 }
 
 /// The jobs of a run in one process, for `retention scan` and the tests: what SQS and the event

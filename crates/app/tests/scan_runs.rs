@@ -90,6 +90,13 @@ fn settings() -> ScanSettings {
     }
 }
 
+async fn registration(m: &Memory) -> Store {
+    retention_app::ports::StoreDirectory::store(m, &store())
+        .await
+        .unwrap()
+        .expect("registered")
+}
+
 fn memory_ports<'a>(m: &'a Memory, q: &'a dyn ScanQueue) -> ScanPorts<'a> {
     ScanPorts {
         stores: m,
@@ -104,9 +111,14 @@ fn memory_ports<'a>(m: &'a Memory, q: &'a dyn ScanQueue) -> ScanPorts<'a> {
 async fn run_all(m: &Arc<Memory>, segments: u32, workers: usize) -> RunReport {
     let q = LocalQueue::default();
     let ports = memory_ports(m, &q);
-    begin(ports, &store(), as_of(), Some(segments))
-        .await
-        .unwrap();
+    begin(
+        ports,
+        &registration(m.as_ref()).await,
+        as_of(),
+        Some(segments),
+    )
+    .await
+    .unwrap();
     drain(ports, &settings(), &q, workers, &|_, _| {})
         .await
         .unwrap();
@@ -249,7 +261,9 @@ async fn faults_anywhere_resume_with_exact_totals_and_no_score_written_twice() {
         scores: &faulty,
         queue: &q,
     };
-    begin(ports, &store(), as_of(), Some(8)).await.unwrap();
+    begin(ports, &registration(m.as_ref()).await, as_of(), Some(8))
+        .await
+        .unwrap();
     drain(ports, &settings(), &q, 4, &|_, _| {}).await.unwrap();
     assert!(
         faulty.calls.load(Ordering::Relaxed) > 20,
@@ -280,7 +294,9 @@ async fn orders_and_erasures_during_a_run_end_in_a_clear_state() {
     let m = seeded(300).await;
     let q = Manual::default();
     let ports = memory_ports(&m, &q);
-    begin(ports, &store(), as_of(), Some(4)).await.unwrap();
+    begin(ports, &registration(m.as_ref()).await, as_of(), Some(4))
+        .await
+        .unwrap();
     let mut phase_seen = Phase::Reduce;
     loop {
         let Some(job) = q.0.lock().unwrap().pop() else {
@@ -391,7 +407,9 @@ async fn a_store_without_a_currency_is_told_what_to_set() {
     let m = registered(None);
     let q = LocalQueue::default();
     let ports = memory_ports(&m, &q);
-    let e = begin(ports, &store(), as_of(), None).await.unwrap_err();
+    let e = begin(ports, &registration(m.as_ref()).await, as_of(), None)
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("--currency"), "{e}");
     assert!(
         m.run(&store(), as_of()).await.unwrap().is_none(),

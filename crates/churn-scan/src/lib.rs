@@ -130,14 +130,11 @@ async fn scheduled(app: &App, detail: Value) -> Result<Value, Error> {
     let now = (app.clock)();
     match target.store_id {
         Some(store) => {
-            let as_of = match target.as_of {
-                Some(d) => d,
-                None => match ports.stores.store(&store).await? {
-                    Some(s) => s.local_date(now),
-                    None => return Err(format!("no store {store}").into()),
-                },
+            let Some(registered) = ports.stores.store(&store).await? else {
+                return Err(format!("no store {store}").into());
             };
-            let (run, created) = scan::begin(ports, &store, as_of, target.segments)
+            let as_of = target.as_of.unwrap_or_else(|| registered.local_date(now));
+            let (run, created) = scan::begin(ports, &registered, as_of, target.segments)
                 .await
                 .map_err(|e| chain(&e))?;
             tracing::info!(target: "scan", store = %store, %as_of, created, segments = run.segments, "scan run begun");

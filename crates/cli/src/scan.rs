@@ -116,7 +116,7 @@ pub async fn run(table: &Table, cmd: ScanCommand) -> Result<()> {
     let as_of = a.as_of.unwrap_or_else(|| store.local_date(Utc::now()));
     let queue = LocalQueue::default();
     let ports = ports(table, &queue);
-    let (run, created) = scan::begin(ports, &store_id, as_of, a.segments).await?;
+    let (run, created) = scan::begin(ports, &store, as_of, a.segments).await?;
     eprintln!(
         "scan of {store_id} as of {as_of}: {} run in {} segments, {}",
         if created { "new" } else { "resuming the" },
@@ -160,11 +160,7 @@ pub async fn run(table: &Table, cmd: ScanCommand) -> Result<()> {
     let Some((run, _)) = table.run(&store_id, as_of).await? else {
         bail!("the run of {store_id} for {as_of} is gone");
     };
-    let report = scan::runs(ports, &store_id, 400)
-        .await?
-        .into_iter()
-        .find(|r| r.as_of == as_of)
-        .context("the run's report")?;
+    let report = scan::run_report(ports, &run).await?;
     if run.phase != Phase::Done {
         bail!(
             "the run stopped at {} ({} of {} finished); run the same command again to resume it",
