@@ -3,6 +3,7 @@
 
 pub mod churn;
 pub mod coupon;
+pub mod email;
 pub mod ids;
 pub mod import;
 pub mod ledger;
