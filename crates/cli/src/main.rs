@@ -397,15 +397,20 @@ fn print_profile(id: &CustomerId, profile: &Profile, json: bool) -> Result<()> {
         _ => [dash(&p.first_name), dash(&p.last_name)].join(" "),
     };
     writeln!(out, "  name:       {name}")?;
+    let consent = profile.marketing_consent();
     writeln!(
         out,
-        "  marketing:  {}",
-        match p.accepts_marketing {
-            Some(true) => "subscribed",
-            Some(false) => "not subscribed",
-            None => "unknown",
-        }
+        "  marketing:  {} ({}{})",
+        consent.state.as_str(),
+        consent.source.as_str(),
+        consent
+            .at
+            .map(|at| format!(", {}", at.to_rfc3339()))
+            .unwrap_or_default()
     )?;
+    if let Some(b) = &p.birthday {
+        writeln!(out, "  birthday:   {b}")?;
+    }
     write_stats(&mut out, &stats)?;
     if let Some(s) = &profile.score {
         writeln!(

@@ -1,6 +1,8 @@
 //! Historical orders for `retention import`: a CSV export or platform order JSON, one per line.
 //! Every row is parsed on its own so one bad row is reported by line number and the rest still count.
 
+use crate::birthday::Birthday;
+use crate::email::consent::{Consent, ConsentSource, ConsentState};
 use crate::ids::{CustomerId, Email, OrderId};
 use crate::money::{Currency, Money};
 use crate::webhook::{self, Change, LineItem, Order, OrderStatus, Parsed, Person, Platform};
@@ -70,7 +72,7 @@ fn read_csv(input: &str) -> Result<Vec<Row>, String> {
         .collect();
     if !missing.is_empty() {
         return Err(format!(
-            "line 1: the header lacks {}; expected {} [,coupon_code,categories]",
+            "line 1: the header lacks {}; expected {} [,coupon_code,categories,first_name,last_name,accepts_marketing,birthday]",
             missing.join(", "),
             CSV_REQUIRED.join(",")
         ));
@@ -85,6 +87,12 @@ fn read_csv(input: &str) -> Result<Vec<Row>, String> {
         idx("currency"),
     );
     let (c_coupon, c_categories) = (col("coupon_code"), col("categories"));
+    let (c_first, c_last, c_marketing, c_birthday) = (
+        col("first_name"),
+        col("last_name"),
+        col("accepts_marketing"),
+        col("birthday"),
+    );
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = match record {
@@ -131,11 +139,29 @@ fn read_csv(input: &str) -> Result<Vec<Row>, String> {
                         .collect()
                 })
                 .unwrap_or_default();
+            let consent = opt(c_marketing)
+                .map(|v| {
+                    yes_no(&v)
+                        .map(|accepts| Consent {
+                            state: ConsentState::from_bool(accepts),
+                            source: ConsentSource::Import,
+                            at: None,
+                        })
+                        .ok_or_else(|| {
+                            format!("accepts_marketing {v:?} is not true/false/yes/no/1/0")
+                        })
+                })
+                .transpose()?;
+            let birthday = opt(c_birthday).map(|b| Birthday::parse(&b)).transpose()?;
             Ok(Order {
                 id,
                 customer_id,
                 customer: Person {
                     email,
+                    first_name: opt(c_first),
+                    last_name: opt(c_last),
+                    consent,
+                    birthday,
                     ..Person::default()
                 },
                 created_at,
@@ -152,6 +178,15 @@ fn read_csv(input: &str) -> Result<Vec<Row>, String> {
         rows.push((line, order));
     }
     Ok(rows)
+}
+
+/// `true`/`false`, `yes`/`no`, `1`/`0`, in any case.
+fn yes_no(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Some(true),
+        "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -191,6 +226,35 @@ mod tests {
             "guest:b@example.com"
         );
         assert!(rows[3].1.as_ref().unwrap_err().contains("abc"));
+    }
+
+    #[test]
+    fn optional_person_columns_are_read_and_checked() {
+        let csv = "customer_id,email,order_id,created_at,total,currency,first_name,last_name,accepts_marketing,birthday\n\
+                   c1,a@example.com,o1,2024-01-02,10,USD,Ada,Lovelace,yes,1990-07-14\n\
+                   c2,b@example.com,o2,2024-01-02,10,USD,,,0,02-29\n\
+                   c3,c@example.com,o3,2024-01-02,10,USD,,,maybe,\n\
+                   c4,d@example.com,o4,2024-01-02,10,USD,,,,13-40\n\
+                   c5,e@example.com,o5,2024-01-02,10,USD,,,,\n";
+        let rows = read_orders(Platform::Generic, csv).unwrap();
+        let a = &rows[0].1.as_ref().unwrap().customer;
+        assert_eq!(a.first_name.as_deref(), Some("Ada"));
+        assert_eq!(a.last_name.as_deref(), Some("Lovelace"));
+        let consent = a.consent.unwrap();
+        assert!(consent.allows_marketing() && consent.source == ConsentSource::Import);
+        assert_eq!(a.birthday.unwrap().to_string(), "1990-07-14");
+        let b = &rows[1].1.as_ref().unwrap().customer;
+        assert!(!b.consent.unwrap().allows_marketing());
+        assert_eq!(b.first_name, None);
+        assert_eq!(b.birthday.unwrap().to_string(), "02-29");
+        assert!(rows[2]
+            .1
+            .as_ref()
+            .unwrap_err()
+            .contains("accepts_marketing"));
+        assert!(rows[3].1.as_ref().unwrap_err().contains("birthday"));
+        let e = &rows[4].1.as_ref().unwrap().customer;
+        assert_eq!((e.consent, e.birthday), (None, None));
     }
 
     #[test]

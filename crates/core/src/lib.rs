@@ -1,6 +1,7 @@
 //! The retention engine's domain, free of AWS: stores and their customers, orders and money,
 //! webhooks and their signatures, and the customer profile that orders fold into.
 
+pub mod birthday;
 pub mod churn;
 pub mod coupon;
 pub mod email;

@@ -74,6 +74,10 @@ pub struct Profile {
     /// first scan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<crate::churn::scored::CustomerScore>,
+    /// When the customer unsubscribed through our own link (`customer-pages`): kept apart from the
+    /// platform's statement so that no webhook overwrites it (see [`crate::email::consent`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribed_at: Option<DateTime<Utc>>,
 }
 
 /// JSON objects need string keys: refunds travel as a list of `{order_id, refund_id, …}`.
@@ -240,6 +244,11 @@ impl Profile {
             .collect()
     }
 
+    /// The consent that holds for marketing email (see [`crate::email::consent::effective`]).
+    pub fn marketing_consent(&self) -> crate::email::consent::Consent {
+        crate::email::consent::effective(self.person.consent.as_ref(), self.unsubscribed_at)
+    }
+
     /// Erases personal data; orders and figures stay, anonymous.
     pub fn redact(&mut self) {
         self.person = Person::default();
@@ -285,11 +294,8 @@ impl Person {
         field(&mut self.first_name, &other.first_name, overwrite);
         field(&mut self.last_name, &other.last_name, overwrite);
         field(&mut self.phone, &other.phone, overwrite);
-        field(
-            &mut self.accepts_marketing,
-            &other.accepts_marketing,
-            overwrite,
-        );
+        field(&mut self.consent, &other.consent, overwrite);
+        field(&mut self.birthday, &other.birthday, overwrite);
     }
 }
 

@@ -490,9 +490,10 @@ where
 
 /// The expected change for every payload that is not an order.
 fn expected_change(file: &str) -> Option<Change> {
+    use retention_core::email::consent::{Consent, ConsentState};
     use retention_core::webhook::{Checkout, CustomerUpdate, Person, Refund};
     let email = |s: &str| Some(Email::parse(s).unwrap());
-    let bob = |accepts_marketing, updated_at| {
+    let bob = |consent, updated_at| {
         Change::Customer(CustomerUpdate {
             customer_id: id("706405506930370084"),
             person: Person {
@@ -500,7 +501,8 @@ fn expected_change(file: &str) -> Option<Change> {
                 first_name: Some("Bob".into()),
                 last_name: Some("Biller".into()),
                 phone: None,
-                accepts_marketing,
+                consent,
+                birthday: None,
             },
             updated_at,
         })
@@ -532,7 +534,10 @@ fn expected_change(file: &str) -> Option<Change> {
             created_at: at("2022-01-01T00:00:00Z"),
         }),
         "shopify_customers_create_hookdeck-samples-2023-01.json"
-        | "shopify_customers_update_hookdeck-samples-2023-01.json" => bob(Some(true), shopify::UNDATED),
+        | "shopify_customers_update_hookdeck-samples-2023-01.json" => bob(
+            Some(Consent::platform(ConsentState::Subscribed, None)),
+            shopify::UNDATED,
+        ),
         "shopify_customers_create_hookdeck-samples-2024-10.json"
         | "shopify_customers_update_hookdeck-samples-2024-10.json" => {
             bob(None, at("2022-01-01T00:00:00Z"))
@@ -544,7 +549,9 @@ fn expected_change(file: &str) -> Option<Change> {
                 first_name: Some("John".into()),
                 last_name: Some("Doe".into()),
                 phone: None,
-                accepts_marketing: Some(false),
+                // `email_marketing_consent` wins over the legacy `accepts_marketing`; it is undated.
+                consent: Some(Consent::platform(ConsentState::Unsubscribed, None)),
+                birthday: None,
             },
             updated_at: at("2023-03-24T22:13:56Z"),
         }),
@@ -944,7 +951,10 @@ fn replaying_the_demo_tells_its_story() {
     let leo_id = CustomerId::parse("7310000000002").unwrap();
     let leo = &profiles[&(Platform::Shopify, leo_id.clone())];
     assert_eq!((leo.stats().orders, leo.stats().cancelled_orders), (0, 1));
-    assert_eq!(leo.person.accepts_marketing, Some(false));
+    assert_eq!(
+        leo.person.consent.map(|c| c.state),
+        Some(retention_core::email::consent::ConsentState::Unsubscribed)
+    );
     assert_eq!(checkouts.len(), 1);
     assert_eq!(checkouts[0].customer_id.as_ref(), Some(&leo_id));
     assert!(checkouts[0].recovery_url.is_some());

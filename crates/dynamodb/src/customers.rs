@@ -34,6 +34,7 @@ pub fn decode_customers(
                 let p: ProfileItem = from_item(&key, item)?;
                 profile.person = p.person();
                 profile.redacted = p.redacted.unwrap_or(false);
+                profile.unsubscribed_at = p.unsub_at;
             }
             CustomerKey::Score(_) => {
                 let item: ScoreItem = from_item(&key, item)?;

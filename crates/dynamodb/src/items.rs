@@ -6,6 +6,8 @@ use crate::keys::{PENDING_REFUND_ATTR, REFUND_ATTR};
 use crate::table::{from_item, Item};
 use chrono::{DateTime, Utc};
 use retention_aws::AwsError;
+use retention_core::birthday::Birthday;
+use retention_core::email::consent::{Consent, ConsentState};
 use retention_core::ledger::{OrderRecord, Version};
 use retention_core::money::Money;
 use retention_core::profile::{OrderSummary, RefundSummary};
@@ -70,8 +72,16 @@ pub(crate) struct ProfileItem {
     pub last_name: Option<String>,
     #[serde(default)]
     pub phone: Option<String>,
+    /// Written before consent had a source and a time: read as the platform's, undated.
     #[serde(default)]
     pub accepts_marketing: Option<bool>,
+    #[serde(default)]
+    pub consent: Option<Consent>,
+    #[serde(default)]
+    pub birthday: Option<Birthday>,
+    /// When the customer unsubscribed through our link; only `customer-pages` writes it.
+    #[serde(default)]
+    pub unsub_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub redacted: Option<bool>,
     /// The version of the last customer update (ms).
@@ -86,7 +96,11 @@ impl ProfileItem {
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
             phone: self.phone.clone(),
-            accepts_marketing: self.accepts_marketing,
+            consent: self.consent.or_else(|| {
+                self.accepts_marketing
+                    .map(|a| Consent::platform(ConsentState::from_bool(a), None))
+            }),
+            birthday: self.birthday,
         }
     }
 }

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use retention_app::ports::{Commit, Erasure, Ledger, Markers};
 use retention_app::{ErrorKind, PortError, Result};
 use retention_aws::AwsError;
+use retention_core::email::consent::Consent;
 use retention_core::ledger::{Guard, IdentityWrite, OrderRecord, Version, Write};
 use retention_core::webhook::{OrderStatus, Person};
 use retention_core::{CustomerId, Email, OrderId, StoreId};
@@ -125,9 +126,24 @@ fn fill_person(e: &mut Expr, p: &Person, store: &StoreId, customer: &CustomerId,
     if let Some(v) = &p.phone {
         put(e, "phone", s(v));
     }
-    if let Some(v) = p.accepts_marketing {
-        put(e, "accepts_marketing", AttributeValue::Bool(v));
+    if let Some(c) = &p.consent {
+        put(e, "consent", consent_av(c));
     }
+    if let Some(b) = &p.birthday {
+        put(e, "birthday", s(b.to_string()));
+    }
+}
+
+/// `{state, source, at}`: a consent statement as the profile stores it.
+fn consent_av(c: &Consent) -> AttributeValue {
+    let mut m = std::collections::HashMap::from([
+        ("state".to_string(), s(c.state.as_str())),
+        ("source".to_string(), s(c.source.as_str())),
+    ]);
+    if let Some(at) = c.at {
+        m.insert("at".to_string(), s(at.to_rfc3339()));
+    }
+    AttributeValue::M(m)
 }
 
 fn stamp(e: &mut Expr, now: DateTime<Utc>) {
@@ -413,6 +429,8 @@ impl Erasure for Table {
             "last_name",
             "phone",
             "accepts_marketing",
+            "consent",
+            "birthday",
         ] {
             // NULL, not REMOVE: `if_not_exists` in later order writes then keeps it erased.
             e.set(attr, AttributeValue::Null(true));

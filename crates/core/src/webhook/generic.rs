@@ -7,6 +7,7 @@
 //! scalars are read as [`Value`] and converted here, where every error can name its field.
 
 use super::*;
+use crate::email::consent::{Consent, ConsentState};
 use crate::money::Currency;
 use chrono::NaiveDateTime;
 use serde::de::DeserializeOwned;
@@ -68,6 +69,9 @@ struct GenericBody {
     last_name: Value,
     phone: Value,
     accepts_marketing: Value,
+    /// When the customer last changed their consent (RFC 3339); a change dated after an
+    /// unsubscribe through our link is the only thing that undoes it.
+    accepts_marketing_updated_at: Value,
     created_at: Value,
     updated_at: Value,
     total: Value,
@@ -103,7 +107,16 @@ fn person(o: &GenericBody) -> Result<Person, PayloadError> {
         first_name: text("first_name", &o.first_name)?,
         last_name: text("last_name", &o.last_name)?,
         phone: text("phone", &o.phone)?,
-        accepts_marketing: boolean("accepts_marketing", &o.accepts_marketing)?,
+        consent: boolean("accepts_marketing", &o.accepts_marketing)?
+            .map(|accepts| {
+                rfc3339(
+                    "accepts_marketing_updated_at",
+                    &o.accepts_marketing_updated_at,
+                )
+                .map(|at| Consent::platform(ConsentState::from_bool(accepts), at))
+            })
+            .transpose()?,
+        birthday: None,
     })
 }
 
@@ -456,7 +469,7 @@ mod tests {
         assert_eq!(o.id.as_str(), "1001");
         assert_eq!(o.customer_id.as_str(), "c-42");
         assert_eq!(o.customer.email.unwrap().as_str(), "ada@example.com");
-        assert_eq!(o.customer.accepts_marketing, Some(true));
+        assert!(o.customer.consent.unwrap().allows_marketing());
         assert_eq!(o.created_at.to_rfc3339(), "2024-05-01T08:00:00+00:00");
         assert_eq!(o.updated_at, o.created_at);
         assert_eq!((o.total.minor, o.total.currency.as_str()), (4990, "EUR"));

@@ -50,8 +50,14 @@ pub struct Person {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub phone: Option<String>,
-    /// Email marketing consent as the platform last reported it; `None` when the payload says nothing.
-    pub accepts_marketing: Option<bool>,
+    /// Email marketing consent as the platform (or an import) last stated it; `None` when the
+    /// payload says nothing. An unsubscribe through our own link is kept on the profile instead
+    /// ([`crate::profile::Profile::unsubscribed_at`]), where no webhook can overwrite it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<crate::email::consent::Consent>,
+    /// From an import; platforms do not send one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<crate::birthday::Birthday>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use super::generic::{
     Lenient,
 };
 use super::*;
+use crate::email::consent::{Consent as ConsentStated, ConsentState};
 use crate::money::Currency;
 use serde_json::Value;
 
@@ -76,6 +77,7 @@ struct ShopifyCustomer {
     created_at: Value,
     updated_at: Value,
     accepts_marketing: Value,
+    accepts_marketing_updated_at: Value,
     email_marketing_consent: Lenient<Option<Consent>>,
     default_address: Lenient<Option<Address>>,
 }
@@ -84,6 +86,7 @@ struct ShopifyCustomer {
 #[serde(default)]
 struct Consent {
     state: Value,
+    consent_updated_at: Value,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,8 +234,29 @@ fn customer_person(c: &ShopifyCustomer) -> Result<Person, PayloadError> {
         .email_marketing_consent
         .get("customer.email_marketing_consent")?
     {
-        Some(consent) => text("customer.email_marketing_consent.state", &consent.state)?,
+        Some(consent) => match text("customer.email_marketing_consent.state", &consent.state)? {
+            Some(state) => Some(ConsentStated::platform(
+                ConsentState::from_shopify(&state),
+                rfc3339(
+                    "customer.email_marketing_consent.consent_updated_at",
+                    &consent.consent_updated_at,
+                )?,
+            )),
+            None => None,
+        },
         None => None,
+    };
+    let consent = match consent {
+        Some(c) => Some(c),
+        None => super::generic::boolean("customer.accepts_marketing", &c.accepts_marketing)?
+            .map(|accepts| {
+                rfc3339(
+                    "customer.accepts_marketing_updated_at",
+                    &c.accepts_marketing_updated_at,
+                )
+                .map(|at| ConsentStated::platform(ConsentState::from_bool(accepts), at))
+            })
+            .transpose()?,
     };
     Ok(Person {
         email: email("customer.email", &c.email)?,
@@ -245,10 +269,8 @@ fn customer_person(c: &ShopifyCustomer) -> Result<Person, PayloadError> {
                 None => None,
             },
         },
-        accepts_marketing: match consent {
-            Some(state) => Some(state == "subscribed"),
-            None => super::generic::boolean("customer.accepts_marketing", &c.accepts_marketing)?,
-        },
+        consent,
+        birthday: None,
     })
 }
 
@@ -284,9 +306,10 @@ fn order(o: ShopifyOrder, cancelled_topic: bool) -> Result<Result<Order, String>
     if person.phone.is_none() {
         person.phone = text("phone", &o.phone)?;
     }
-    if person.accepts_marketing.is_none() {
-        person.accepts_marketing =
-            super::generic::boolean("buyer_accepts_marketing", &o.buyer_accepts_marketing)?;
+    if person.consent.is_none() {
+        person.consent =
+            super::generic::boolean("buyer_accepts_marketing", &o.buyer_accepts_marketing)?
+                .map(|accepts| ConsentStated::platform(ConsentState::from_bool(accepts), None));
     }
 
     let customer_id = match customer {
@@ -627,7 +650,7 @@ mod tests {
         assert_eq!(o.customer.first_name.as_deref(), Some("Ada"));
         assert_eq!(o.customer.last_name.as_deref(), Some("Lovelace"));
         assert_eq!(o.customer.phone.as_deref(), Some("+44 20 7946 0000"));
-        assert_eq!(o.customer.accepts_marketing, Some(true));
+        assert_eq!(o.customer.consent.map(|c| c.allows_marketing()), Some(true));
         assert_eq!((o.total.minor, o.total.currency.as_str()), (5400, "USD"));
         assert_eq!(o.updated_at.to_rfc3339(), "2024-05-01T14:05:00+00:00");
         assert_eq!(o.status, OrderStatus::Open);
@@ -659,7 +682,10 @@ mod tests {
                 "orders/create",
                 |o| {
                     assert_eq!(o.customer_id.as_str(), "guest:guest@example.com");
-                    assert_eq!(o.customer.accepts_marketing, Some(false));
+                    assert_eq!(
+                        o.customer.consent.map(|c| c.allows_marketing()),
+                        Some(false)
+                    );
                     assert_eq!(o.customer.first_name.as_deref(), Some("A."));
                 },
             ),
@@ -681,7 +707,10 @@ mod tests {
                 "orders/create",
                 |o| {
                     assert_eq!(o.customer_id.as_str(), "5");
-                    assert_eq!(o.customer.accepts_marketing, Some(false));
+                    assert_eq!(
+                        o.customer.consent.map(|c| c.allows_marketing()),
+                        Some(false)
+                    );
                     assert_eq!(
                         o.customer.email.as_ref().unwrap().as_str(),
                         "ada@example.com"
@@ -691,7 +720,7 @@ mod tests {
             (
                 json!({"customer": {"id": 5, "accepts_marketing": true}}),
                 "orders/create",
-                |o| assert_eq!(o.customer.accepts_marketing, Some(true)),
+                |o| assert_eq!(o.customer.consent.map(|c| c.allows_marketing()), Some(true)),
             ),
             (
                 json!({"refunds": [{"id": 3, "created_at": "2024-05-03T09:00:00Z", "transactions": [],
@@ -847,7 +876,7 @@ mod tests {
         };
         assert_eq!(c.customer_id.as_str(), "706405506930370084");
         assert_eq!(c.updated_at, UNDATED);
-        assert_eq!(c.person.accepts_marketing, Some(true));
+        assert_eq!(c.person.consent.map(|c| c.allows_marketing()), Some(true));
         assert_eq!(c.person.phone.as_deref(), Some("555-0100"));
 
         let Change::Checkout(k) = change(

@@ -1,6 +1,6 @@
 //! WooCommerce webhooks (REST API v3 payloads, as `X-WC-Webhook-Topic` names them).
 //!
-//! WooCommerce has no notion of marketing consent, so [`Person::accepts_marketing`] stays `None`.
+//! WooCommerce has no notion of marketing consent, so [`Person::consent`] stays `None`.
 //! Dates come without an offset: the `_gmt` ones are UTC; the plain ones (used only when the `_gmt`
 //! ones are missing) are the site's local time and are read as UTC too, off by the site's offset.
 //! Product names are HTML-escaped (`&ndash;`); the common entities are decoded.
@@ -129,7 +129,8 @@ fn order(o: WooOrder) -> Result<Result<Order, String>, PayloadError> {
             first_name: text("billing.first_name", &b.first_name)?,
             last_name: text("billing.last_name", &b.last_name)?,
             phone: text("billing.phone", &b.phone)?,
-            accepts_marketing: None,
+            consent: None,
+            birthday: None,
         },
         None => Person::default(),
     };
@@ -255,7 +256,8 @@ fn customer(c: WooCustomer) -> Result<CustomerUpdate, PayloadError> {
             first_name,
             last_name,
             phone: from_billing("billing.phone", |b| &b.phone)?,
-            accepts_marketing: None,
+            consent: None,
+            birthday: None,
         },
         updated_at,
     })
@@ -363,7 +365,7 @@ mod tests {
             "tony@example.com"
         );
         assert_eq!(o.customer.last_name.as_deref(), Some("Stark"));
-        assert_eq!(o.customer.accepts_marketing, None);
+        assert_eq!(o.customer.consent, None);
         assert_eq!(o.created_at.to_rfc3339(), "2024-05-01T10:00:00+00:00");
         assert_eq!(o.updated_at.to_rfc3339(), "2024-05-01T10:30:00+00:00");
         assert_eq!((o.total.minor, o.total.currency.as_str()), (2935, "EUR"));
