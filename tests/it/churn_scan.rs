@@ -45,6 +45,7 @@ async fn a_simulated_store_is_scored_through_sqs_with_killed_workers_and_beats_t
         from_email: None,
         timezone: Some("America/New_York".into()),
         currency: Some(usd),
+        mail: Default::default(),
     };
     assert!(table.put_store(&registered, 0).await.unwrap());
 
@@ -252,6 +253,7 @@ async fn the_hourly_schedule_starts_each_store_on_its_own_day_and_the_samples_ru
             from_email: None,
             timezone: Some(tz.into()),
             currency,
+            mail: Default::default(),
         };
         assert!(table.put_store(&s, 0).await.unwrap());
     }

@@ -43,6 +43,7 @@ pub async fn tell_the_story(table: &Table, app: &order_webhook::App) {
             from_email: None,
             timezone: None,
             currency: None,
+            mail: Default::default(),
         };
         assert!(table.put_store(&store, 0).await.unwrap());
     }

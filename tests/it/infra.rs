@@ -975,6 +975,7 @@ async fn churn_scan_sends_exactly_what_its_role_grants() {
         from_email: None,
         timezone: Some("UTC".into()),
         currency: Some(retention_core::Currency::parse("USD").unwrap()),
+        mail: Default::default(),
     };
     assert!(setup.put_store(&s, 0).await.unwrap());
     let d = retention_tests::deliveries(&setup);

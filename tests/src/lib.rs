@@ -216,6 +216,7 @@ pub async fn register(table: &Table, store: &StoreId, platform: Platform, secret
         from_email: None,
         timezone: None,
         currency: None,
+        mail: Default::default(),
     };
     assert!(table.put_store(&s, 0).await.expect("put store"));
 }

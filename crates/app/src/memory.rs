@@ -8,6 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use retention_core::churn::scored::CustomerScore;
 use retention_core::coupon::{ApiKeyHash, CheckoutSync, Coupon, CouponCode, RedeemOutcome};
+use retention_core::email::outbox::{OutboxKey, OutboxMessage, Status};
+use retention_core::email::reputation::DayCounts;
+use retention_core::email::suppression::Suppression;
 use retention_core::ledger::{IdentityWrite, OrderRecord, Version, Write};
 use retention_core::profile::Profile;
 use retention_core::scan::{Phase, Run};
@@ -39,6 +42,11 @@ struct State {
     score_writes: u64,
     /// Writes that keep no state the use cases read back (checkouts, data requests).
     other: Vec<(StoreId, Write)>,
+    suppressions: BTreeMap<(StoreId, Email), Suppression>,
+    reputation: BTreeMap<(StoreId, NaiveDate), DayCounts>,
+    outbox: BTreeMap<(StoreId, OutboxKey), OutboxMessage>,
+    history: HashMap<(StoreId, CustomerId), (Vec<DateTime<Utc>>, u64)>,
+    pace: HashMap<String, DateTime<Utc>>,
 }
 
 /// Every port, in memory.
@@ -534,5 +542,190 @@ impl Memory {
     /// Scores written so far (each customer's write counts once).
     pub fn score_writes(&self) -> u64 {
         self.lock().score_writes
+    }
+}
+
+#[async_trait]
+impl ConsentChanges for Memory {
+    async fn unsubscribe(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut s = self.lock();
+        match s.customers.get_mut(&key(store, customer)) {
+            None => Ok(false),
+            Some(c) => {
+                c.profile.unsubscribed_at.get_or_insert(at);
+                Ok(true)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Suppressions for Memory {
+    async fn suppression(&self, store: &StoreId, email: &Email) -> Result<Option<Suppression>> {
+        Ok(self
+            .lock()
+            .suppressions
+            .get(&(store.clone(), email.clone()))
+            .cloned())
+    }
+    async fn suppress(&self, store: &StoreId, entry: &Suppression) -> Result<bool> {
+        let mut s = self.lock();
+        let k = (store.clone(), entry.email.clone());
+        if s.suppressions.contains_key(&k) {
+            return Ok(false);
+        }
+        s.suppressions.insert(k, entry.clone());
+        Ok(true)
+    }
+    async fn suppressions(&self, store: &StoreId) -> Result<Vec<Suppression>> {
+        Ok(self
+            .lock()
+            .suppressions
+            .iter()
+            .filter(|((s, _), _)| s == store)
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Reputation for Memory {
+    async fn add(&self, store: &StoreId, day: NaiveDate, counts: &DayCounts) -> Result<()> {
+        self.lock()
+            .reputation
+            .entry((store.clone(), day))
+            .or_default()
+            .add(counts);
+        Ok(())
+    }
+    async fn window(&self, store: &StoreId, from: NaiveDate, to: NaiveDate) -> Result<DayCounts> {
+        let mut total = DayCounts::default();
+        for (_, c) in self
+            .lock()
+            .reputation
+            .range((store.clone(), from)..=(store.clone(), to))
+        {
+            total.add(c);
+        }
+        Ok(total)
+    }
+}
+
+#[async_trait]
+impl Outbox for Memory {
+    async fn enqueue(&self, message: &OutboxMessage) -> Result<bool> {
+        let mut s = self.lock();
+        let k = (message.store.clone(), message.key.clone());
+        if s.outbox.contains_key(&k) {
+            return Ok(false);
+        }
+        s.outbox.insert(k, message.clone());
+        Ok(true)
+    }
+    async fn message(&self, store: &StoreId, key: &OutboxKey) -> Result<Option<OutboxMessage>> {
+        Ok(self
+            .lock()
+            .outbox
+            .get(&(store.clone(), key.clone()))
+            .cloned())
+    }
+    async fn due(
+        &self,
+        store: &StoreId,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>> {
+        let mut due: Vec<OutboxMessage> = self
+            .lock()
+            .outbox
+            .values()
+            .filter(|m| &m.store == store && m.status.is_pending() && m.due <= now)
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+        due.truncate(limit);
+        Ok(due)
+    }
+    async fn transition(
+        &self,
+        message: &OutboxMessage,
+        expected: (Status, DateTime<Utc>),
+    ) -> Result<bool> {
+        let mut s = self.lock();
+        match s
+            .outbox
+            .get_mut(&(message.store.clone(), message.key.clone()))
+        {
+            Some(stored) if (stored.status, stored.updated_at) == expected => {
+                *stored = message.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn messages(&self, store: &StoreId) -> Result<Vec<OutboxMessage>> {
+        Ok(self
+            .lock()
+            .outbox
+            .values()
+            .filter(|m| &m.store == store)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl SendHistory for Memory {
+    async fn history(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+    ) -> Result<(Vec<DateTime<Utc>>, u64)> {
+        Ok(self
+            .lock()
+            .history
+            .get(&(store.clone(), customer.clone()))
+            .cloned()
+            .unwrap_or_default())
+    }
+    async fn put_history(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+        history: &[DateTime<Utc>],
+        rev: u64,
+    ) -> Result<bool> {
+        let mut s = self.lock();
+        let entry = s
+            .history
+            .entry((store.clone(), customer.clone()))
+            .or_default();
+        if entry.1 != rev {
+            return Ok(false);
+        }
+        *entry = (history.to_vec(), rev + 1);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl Pacer for Memory {
+    async fn reserve(
+        &self,
+        pace: &str,
+        count: u32,
+        spacing: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>> {
+        let mut s = self.lock();
+        let next = s.pace.entry(pace.to_owned()).or_insert(now);
+        let first = (*next).max(now);
+        *next = first + spacing * count as i32;
+        Ok(first)
     }
 }

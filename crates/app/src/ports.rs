@@ -263,3 +263,145 @@ pub trait Checkouts: Send + Sync {
     /// Creates `coupon` on `store`'s platform; what happened is the coupon's checkout state.
     async fn create(&self, store: &Store, coupon: &Coupon, now: DateTime<Utc>) -> CheckoutSync;
 }
+
+// ---- Email (issue 10) ----
+
+use retention_core::email::outbox::{OutboxKey, OutboxMessage, Status};
+use retention_core::email::reputation::DayCounts;
+use retention_core::email::suppression::Suppression;
+
+/// Consent withdrawn through our own link (customer-pages).
+#[async_trait]
+pub trait ConsentChanges: Send + Sync {
+    /// Records that the customer unsubscribed at `at`; false when the customer is unknown. An
+    /// earlier unsubscribe is kept (the first one stands).
+    async fn unsubscribe(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+}
+
+/// A store's suppression list: the authority on who must not be written to again.
+#[async_trait]
+pub trait Suppressions: Send + Sync {
+    async fn suppression(&self, store: &StoreId, email: &Email) -> Result<Option<Suppression>>;
+    /// Adds the address; false when it was already suppressed (the first entry is kept).
+    async fn suppress(&self, store: &StoreId, entry: &Suppression) -> Result<bool>;
+    async fn suppressions(&self, store: &StoreId) -> Result<Vec<Suppression>>;
+}
+
+/// A store's sends, bounces and complaints per day.
+#[async_trait]
+pub trait Reputation: Send + Sync {
+    /// Adds `counts` to the store's day (atomically: concurrent senders and events add up).
+    async fn add(&self, store: &StoreId, day: NaiveDate, counts: &DayCounts) -> Result<()>;
+    /// The sum over the days `from..=to`.
+    async fn window(&self, store: &StoreId, from: NaiveDate, to: NaiveDate) -> Result<DayCounts>;
+}
+
+/// The outbox ([`retention_core::email::outbox`]).
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Writes the message unless its key is there already; true when it was new.
+    async fn enqueue(&self, message: &OutboxMessage) -> Result<bool>;
+    async fn message(&self, store: &StoreId, key: &OutboxKey) -> Result<Option<OutboxMessage>>;
+    /// Pending messages (queued, deferred, sending) due at or before `now`, soonest first.
+    async fn due(
+        &self,
+        store: &StoreId,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>>;
+    /// Writes `message` provided its stored status and `updated_at` are still `expected` (what the
+    /// caller read): the claim of a message, and every move after it. False when another sender
+    /// moved it first.
+    async fn transition(
+        &self,
+        message: &OutboxMessage,
+        expected: (Status, DateTime<Utc>),
+    ) -> Result<bool>;
+    /// Every message of the store (the operator's list).
+    async fn messages(&self, store: &StoreId) -> Result<Vec<OutboxMessage>>;
+}
+
+/// The marketing sends of a customer (for the frequency cap), under a revision.
+#[async_trait]
+pub trait SendHistory: Send + Sync {
+    async fn history(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+    ) -> Result<(Vec<DateTime<Utc>>, u64)>;
+    /// Replaces the history, provided it is still at `rev`; false when another sender wrote first.
+    async fn put_history(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+        history: &[DateTime<Utc>],
+        rev: u64,
+    ) -> Result<bool>;
+}
+
+/// Shared send slots, so that every sender instance together stays under the rate.
+#[async_trait]
+pub trait Pacer: Send + Sync {
+    /// Reserves `count` consecutive slots `spacing` apart, none before `now`, and returns the first
+    /// one's time: the caller may send its i-th message at `first + i * spacing`.
+    async fn reserve(
+        &self,
+        pace: &str,
+        count: u32,
+        spacing: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>>;
+}
+
+/// One email as SES gets it: raw MIME, with the tags SES echoes in its events.
+#[derive(Debug, Clone)]
+pub struct OutgoingEmail {
+    pub from: String,
+    pub to: String,
+    pub raw: Vec<u8>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Why SES did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    /// Too many requests or the sending quota: certainly not sent; wait and retry.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// A network or 5xx error: not sent (or SES would have answered); retry a few times.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// SES refused the message (unverified sender, bad address, account paused): retrying is no use.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends; SES's message id.
+    async fn send(&self, email: &OutgoingEmail) -> std::result::Result<String, MailError>;
+    /// The account's `MaxSendRate` (messages per second), when SES says.
+    async fn max_send_rate(&self) -> Result<Option<u32>>;
+}
+
+/// What composing one message needs.
+pub struct ComposeRequest<'a> {
+    pub store: &'a Store,
+    pub message: &'a OutboxMessage,
+    pub customer: &'a CustomerId,
+    pub profile: &'a Profile,
+    pub to: &'a Email,
+    /// The signed one-click URL (marketing only) and the mailto form of it.
+    pub unsubscribe: Option<(&'a str, &'a str)>,
+    pub now: DateTime<Utc>,
+}
+
+/// Renders and composes a message as raw MIME (`retention-email`; a fake in unit tests).
+pub trait Compose: Send + Sync {
+    fn compose(&self, req: &ComposeRequest<'_>) -> std::result::Result<Vec<u8>, String>;
+}

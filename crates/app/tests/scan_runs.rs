@@ -36,6 +36,7 @@ fn registered(currency: Option<Currency>) -> Arc<Memory> {
         from_email: None,
         timezone: None,
         currency,
+        mail: Default::default(),
     });
     m
 }

@@ -292,6 +292,7 @@ async fn one_coupon_per_campaign_and_customer_and_an_order_redeems_it_once() {
         from_email: None,
         timezone: None,
         currency: None,
+        mail: Default::default(),
     });
     let i = issuer(&m);
     let a = i.issue(&store(), &issue_request("c1"), None).await.unwrap();

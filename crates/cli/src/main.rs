@@ -321,6 +321,7 @@ async fn store_add(table: &Table, a: StoreAdd) -> Result<()> {
                     from_email: a.from_email.clone(),
                     timezone: a.timezone.clone(),
                     currency: a.currency,
+                    mail: Default::default(),
                 },
                 0,
                 "registered",

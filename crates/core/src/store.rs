@@ -62,6 +62,47 @@ pub struct Store {
     pub from_email: Option<Email>,
     pub timezone: Option<String>,
     pub currency: Option<Currency>,
+    /// Branding and sending settings (`retention store set`).
+    #[serde(default)]
+    pub mail: MailSettings,
+}
+
+/// What a store's emails look like and how they are paced; every field optional, with defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailSettings {
+    /// The footer's postal address (marketing mail needs one by law: CAN-SPAM, and the like).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_address: Option<String>,
+    /// `#RRGGBB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand_color: Option<String>,
+    /// The only image an email may load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<crate::email::outbox::QuietHours>,
+    /// Emails per second when SES does not say (`GetAccount`), e.g. locally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_send_rate: Option<u32>,
+}
+
+/// Whether `c` is a colour as `#RRGGBB`.
+pub fn valid_color(c: &str) -> bool {
+    c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit())
+}
+
+/// Whether `u` is an absolute http(s) URL an email may load an image from.
+pub fn valid_image_url(u: &str) -> bool {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        !r.is_empty()
+            && !r.starts_with('/')
+            && !r
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
+    })
 }
 
 /// Whether `tz` names an IANA time zone (Europe/Berlin, UTC).
@@ -82,6 +123,14 @@ impl Store {
             Some(Ok(tz)) => now.with_timezone(&tz).naive_local(),
             _ => now.naive_utc(),
         }
+    }
+
+    /// The store's IANA zone (UTC when none or unknown).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
     }
 
     /// Adds a secret for rotation, keeping at most [`MAX_SECRETS`] (the oldest is dropped).
@@ -106,6 +155,7 @@ mod tests {
             from_email: None,
             timezone: Some("America/New_York".into()),
             currency: None,
+            mail: Default::default(),
         };
         let now = chrono::DateTime::parse_from_rfc3339("2026-12-03T03:30:00Z")
             .unwrap()
@@ -129,6 +179,7 @@ mod tests {
             from_email: None,
             timezone: None,
             currency: None,
+            mail: Default::default(),
         };
         store.add_secret("new-secret-0815".into());
         let shown = format!("{store:?} {store:#?}");

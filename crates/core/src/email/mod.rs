@@ -3,3 +3,6 @@
 //! Rendering and MIME live in the `retention-email` crate; SES in `retention-ses`.
 pub mod consent;
 pub mod link;
+pub mod outbox;
+pub mod reputation;
+pub mod suppression;
