@@ -27,6 +27,9 @@ struct Customer {
     identity_version: Option<Version>,
 }
 
+/// A value and its revision.
+type Revised<T> = (T, u64);
+
 #[derive(Default)]
 struct State {
     stores: HashMap<StoreId, (Store, u64)>,
@@ -45,7 +48,7 @@ struct State {
     suppressions: BTreeMap<(StoreId, Email), Suppression>,
     reputation: BTreeMap<(StoreId, NaiveDate), DayCounts>,
     outbox: BTreeMap<(StoreId, OutboxKey), OutboxMessage>,
-    history: HashMap<(StoreId, CustomerId), (Vec<DateTime<Utc>>, u64)>,
+    history: HashMap<(StoreId, CustomerId), Revised<Vec<DateTime<Utc>>>>,
     pace: HashMap<String, DateTime<Utc>>,
 }
 
