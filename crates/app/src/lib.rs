@@ -9,6 +9,7 @@ pub mod coupons;
 pub mod customers;
 pub mod delivery;
 pub mod error;
+pub mod mail;
 pub mod memory;
 pub mod ports;
 pub mod scan;

@@ -69,6 +69,14 @@ impl Memory {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("memory store")
     }
+    /// Puts a customer's profile as the ledger would have left it (for use-case tests).
+    pub fn put_profile(&self, store: &StoreId, customer: &CustomerId, profile: Profile) {
+        self.lock()
+            .customers
+            .entry(key(store, customer))
+            .or_default()
+            .profile = profile;
+    }
     pub fn add_store(&self, store: Store) {
         self.lock().stores.insert(store.id.clone(), (store, 1));
     }
