@@ -107,12 +107,14 @@ fn sender(m: &Arc<Memory>, mailer: &Arc<FakeMailer>) -> Sender {
 }
 
 fn customer(m: &Memory, id: &str, consent: Option<ConsentState>) {
-    let mut p = Profile::default();
-    p.person = Person {
-        email: Some(Email::parse(format!("{id}@example.com")).unwrap()),
-        first_name: Some("Maya".into()),
-        consent: consent.map(|s| Consent::platform(s, None)),
-        ..Person::default()
+    let p = Profile {
+        person: Person {
+            email: Some(Email::parse(format!("{id}@example.com")).unwrap()),
+            first_name: Some("Maya".into()),
+            consent: consent.map(|s| Consent::platform(s, None)),
+            ..Person::default()
+        },
+        ..Profile::default()
     };
     m.put_profile(&sid(), &cid(id), p);
 }
@@ -171,7 +173,7 @@ async fn queuing_a_key_again_changes_nothing_and_each_message_goes_once() {
         .await
         .unwrap();
     assert_eq!(sender.drain(&sid(), now).await.unwrap().sent, 0);
-    let sent = mailer.sent.lock().unwrap();
+    let sent = mailer.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     let tags: Vec<_> = sent[0].1.tags.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(tags, ["store", "message", "kind", "campaign"]);
