@@ -6,6 +6,7 @@ pub mod customers;
 mod items;
 pub mod keys;
 pub mod ledger;
+pub mod mail;
 pub mod runs;
 pub mod scan;
 pub mod schema;

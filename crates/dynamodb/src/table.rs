@@ -74,7 +74,7 @@ pub(crate) fn sort_key(item: &Item) -> &str {
 }
 
 /// A conditional write's outcome: sent, or its condition did not hold (an outcome, not an error).
-fn condition_held<O, E, R>(
+pub(crate) fn condition_held<O, E, R>(
     sent: Result<O, SdkError<E, R>>,
     context: &'static str,
 ) -> Result<bool, AwsError>
