@@ -5,6 +5,7 @@ mod churn_scan;
 mod conformance;
 mod coupons;
 mod delivery;
+mod email;
 mod events;
 mod fixtures;
 mod infra;
