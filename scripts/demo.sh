@@ -92,6 +92,16 @@ say "The riskiest customers, and why (retention scores, retention customer show)
 RISKIEST=$(retention scores --store demo-shop | python3 scripts/riskiest.py 3)
 [[ -n $RISKIEST ]] && retention customer show --store demo-shop --customer "$RISKIEST" | grep -E "^customer|churn risk|segment|why"
 
+say "Email: the store's branding, and a win-back broadcast queued in the outbox (twice: the key makes it once)"
+retention store set --store demo-shop --from-email hello@demo-shop.example \
+  --postal-address "1 Market Street, San Francisco, CA 94105" --brand-color "#0a7c59" \
+  --logo-url https://demo-shop.example/logo.png --quiet-hours 21:00-08:00 --max-send-rate 5
+retention email queue --store demo-shop --template win-back --all --key winback-demo \
+  --coupon-percent 15 --coupon-days 14 --now 2026-12-04T12:00:00Z
+retention email queue --store demo-shop --template win-back --all --key winback-demo \
+  --coupon-percent 15 --coupon-days 14 --now 2026-12-04T12:00:00Z
+retention email outbox --store demo-shop
+
 say "Function logs (structured JSON: one line per request, one per scan job)"
 grep '"function":"order-webhook"' "$WATCH_LOG" | tail -2 || true
 grep '"target":"scan"' "$WATCH_LOG" | grep -v 'scan run done' | tail -2 || true

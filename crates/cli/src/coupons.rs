@@ -293,6 +293,21 @@ async fn segment(
     Ok(out)
 }
 
+/// The coupon use case as the CLI runs it: DynamoDB for the records, the platform's API (with
+/// credentials from SSM) for the checkout side.
+pub(crate) fn issuer(table: Arc<Table>, secrets: PlatformSecrets) -> Issuer {
+    Issuer::new(IssuerPorts {
+        stores: table.clone(),
+        coupons: table.clone(),
+        customers: table,
+        checkouts: Some(Arc::new(PlatformCheckouts::new(
+            Arc::new(secrets),
+            RetryPolicy::default(),
+            CACHE_TTL,
+        ))),
+    })
+}
+
 async fn bulk_issue(table: Table, secrets: PlatformSecrets, a: BulkIssue) -> Result<()> {
     let customers = match (&a.customers, &a.segment) {
         (Some(f), _) => read_customers(f)?,
@@ -336,16 +351,7 @@ async fn bulk_issue(table: Table, secrets: PlatformSecrets, a: BulkIssue) -> Res
 
     let requests_before = table.requests();
     let table = Arc::new(table);
-    let issuer = Arc::new(Issuer::new(IssuerPorts {
-        stores: table.clone(),
-        coupons: table.clone(),
-        customers: table.clone(),
-        checkouts: Some(Arc::new(PlatformCheckouts::new(
-            Arc::new(secrets),
-            RetryPolicy::default(),
-            CACHE_TTL,
-        ))),
-    }));
+    let issuer = Arc::new(issuer(table.clone(), secrets));
     let total = customers.len();
     let started = Instant::now();
     let mut out: Box<dyn Write> = match &a.out {

@@ -1,6 +1,7 @@
 //! `retention`: the operator's tool. Every error says what was wrong and exits non-zero.
 
 mod coupons;
+mod email;
 mod model;
 mod scan;
 
@@ -62,6 +63,9 @@ enum Command {
     Scan(scan::ScanCommand),
     /// Export the scan's figures per customer (CSV with a header, or JSON lines).
     Scores(scan::ScoresArgs),
+    /// Email through the outbox: queue a broadcast, look at the outbox.
+    #[command(subcommand)]
+    Email(email::EmailCommand),
 }
 
 #[derive(Subcommand)]
@@ -88,6 +92,8 @@ enum StoreCommand {
         #[arg(long)]
         store: StoreId,
     },
+    /// Set the store's branding and sending settings (what is not given stays).
+    Set(email::StoreSet),
     /// Show a store's registration (secrets masked).
     Show {
         #[arg(long)]
@@ -165,7 +171,7 @@ struct ImportArgs {
     concurrency: usize,
 }
 
-fn parse_email(s: &str) -> Result<Email, String> {
+pub(crate) fn parse_email(s: &str) -> Result<Email, String> {
     Email::parse(s).map_err(|e| e.to_string())
 }
 fn parse_currency(s: &str) -> Result<Currency, String> {
@@ -272,6 +278,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Model(_) => unreachable!("handled before the table is opened"),
         Command::Scan(cmd) => scan::run(&table, cmd).await?,
         Command::Scores(args) => scan::scores(&table, args).await?,
+        Command::Email(cmd) => email::run(table, PlatformSecrets::from_env(&aws), cmd).await?,
+        Command::Store(StoreCommand::Set(args)) => email::store_set(&table, args).await?,
         Command::Store(StoreCommand::RotateKey { store }) => {
             load_store(&table, &store).await?;
             coupons::print_api_key(&store, &coupons::new_api_key(&table, &store).await?);

@@ -1,0 +1,303 @@
+//! `retention store set` (branding and sending settings) and `retention email …`: queue a broadcast
+//! through the outbox, and look at the outbox. Queuing goes through the same use case the campaigns
+//! will use ([`retention_app::mail::queue`]).
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use retention_app::mail::{queue, Audience, QueuePorts, QueueRequest};
+use retention_app::ports::Outbox;
+use retention_core::email::outbox::{OfferSpec, QuietHours};
+use retention_core::store::{valid_color, valid_image_url};
+use retention_core::{CustomerId, Email, StoreId};
+use retention_dynamodb::Table;
+use retention_ssm::PlatformSecrets;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `retention store set`: every flag optional; what is not given stays.
+#[derive(Args)]
+pub struct StoreSet {
+    #[arg(long)]
+    store: StoreId,
+    #[arg(long, value_parser = crate::parse_email)]
+    from_email: Option<Email>,
+    /// The footer's postal address (marketing email needs one by law).
+    #[arg(long)]
+    postal_address: Option<String>,
+    /// `#RRGGBB`.
+    #[arg(long)]
+    brand_color: Option<String>,
+    /// An https:// image URL: the only thing an email loads.
+    #[arg(long)]
+    logo_url: Option<String>,
+    /// `HH:MM-HH:MM` in the store's time zone (default 21:00-08:00); equal ends turn them off.
+    #[arg(long, value_parser = parse_quiet)]
+    quiet_hours: Option<QuietHours>,
+    /// Emails per second when SES does not say (GetAccount), as locally.
+    #[arg(long)]
+    max_send_rate: Option<u32>,
+}
+
+fn parse_quiet(s: &str) -> Result<QuietHours, String> {
+    s.parse()
+}
+
+pub async fn store_set(table: &Table, a: StoreSet) -> Result<()> {
+    if let Some(c) = &a.brand_color {
+        if !valid_color(c) {
+            bail!("--brand-color {c:?} must be a colour as #RRGGBB, such as #0a7c59");
+        }
+    }
+    if let Some(u) = &a.logo_url {
+        if !valid_image_url(u) {
+            bail!("--logo-url {u:?} must be an absolute http(s) URL of an image");
+        }
+    }
+    if a.max_send_rate == Some(0) {
+        bail!("--max-send-rate must be at least 1 (emails per second)");
+    }
+    if a.postal_address
+        .as_deref()
+        .is_some_and(|p| p.trim().is_empty())
+    {
+        bail!("--postal-address is empty");
+    }
+    for _ in 0..3 {
+        let (mut s, rev) = table.get_store(&a.store).await?.with_context(|| {
+            format!(
+                "no store {}; register it with `retention store add`",
+                a.store
+            )
+        })?;
+        s.from_email = a.from_email.clone().or(s.from_email);
+        let m = &mut s.mail;
+        m.postal_address = a.postal_address.clone().or(m.postal_address.take());
+        m.brand_color = a.brand_color.clone().or(m.brand_color.take());
+        m.logo_url = a.logo_url.clone().or(m.logo_url.take());
+        m.quiet_hours = a.quiet_hours.or(m.quiet_hours);
+        m.max_send_rate = a.max_send_rate.or(m.max_send_rate);
+        if table.put_store(&s, rev).await? {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "store": s.id,
+                    "from_email": s.from_email,
+                    "mail": s.mail,
+                    "quiet_hours": s.mail.quiet_hours.unwrap_or_default().to_string(),
+                }))?
+            );
+            return Ok(());
+        }
+    }
+    bail!(
+        "store {} kept changing while this command ran; run it again",
+        a.store
+    )
+}
+
+#[derive(Subcommand)]
+pub enum EmailCommand {
+    /// Queue a broadcast through the outbox: one message per customer under --key, so running it
+    /// again changes nothing. `email send` (or the email-sender function) sends it.
+    Queue(QueueArgs),
+    /// Each message of the store's outbox: status (queued, deferred, sending, sent, skipped,
+    /// failed), reason, due time and SES message id.
+    Outbox {
+        #[arg(long)]
+        store: StoreId,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct QueueArgs {
+    #[arg(long)]
+    store: StoreId,
+    /// win-back, vip-early-access, post-purchase, birthday, survey-invite.
+    #[arg(long)]
+    template: String,
+    #[arg(long, conflicts_with_all = ["customers", "all"])]
+    customer: Option<CustomerId>,
+    /// A file of customer ids, one a line (a header `customer_id` is skipped).
+    #[arg(long, conflicts_with = "all")]
+    customers: Option<PathBuf>,
+    /// Every customer of the store.
+    #[arg(long)]
+    all: bool,
+    /// What makes the broadcast once per customer (default: the template and today's date).
+    #[arg(long)]
+    key: Option<String>,
+    /// With --coupon-days: a percentage coupon per customer, issued once per key and customer.
+    #[arg(long, requires = "coupon_days")]
+    coupon_percent: Option<u32>,
+    #[arg(long, requires = "coupon_percent")]
+    coupon_days: Option<u32>,
+    /// The time to queue at (RFC 3339), for reproducible runs.
+    #[arg(long)]
+    now: Option<DateTime<Utc>>,
+    #[arg(long)]
+    json: bool,
+}
+
+const TEMPLATES: [&str; 5] = [
+    "win-back",
+    "vip-early-access",
+    "post-purchase",
+    "birthday",
+    "survey-invite",
+];
+
+pub async fn run(table: Table, secrets: PlatformSecrets, cmd: EmailCommand) -> Result<()> {
+    match cmd {
+        EmailCommand::Queue(a) => queue_cmd(table, secrets, a).await,
+        EmailCommand::Outbox { store, json } => outbox(&table, &store, json).await,
+    }
+}
+
+async fn queue_cmd(table: Table, secrets: PlatformSecrets, a: QueueArgs) -> Result<()> {
+    if !TEMPLATES.contains(&a.template.as_str()) {
+        bail!(
+            "--template {:?} is not a customer template; choose one of {}",
+            a.template,
+            TEMPLATES.join(", ")
+        );
+    }
+    let now = a.now.unwrap_or_else(Utc::now);
+    table.get_store(&a.store).await?.with_context(|| {
+        format!(
+            "no store {}; register it with `retention store add`",
+            a.store
+        )
+    })?;
+    let audience = match (&a.customer, &a.customers, a.all) {
+        (Some(c), _, _) => Audience::Customers(vec![c.clone()]),
+        (_, Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let mut ids = Vec::new();
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || (i == 0 && line == "customer_id") {
+                    continue;
+                }
+                let id = line.split(',').next().unwrap_or(line);
+                ids.push(
+                    CustomerId::parse(id)
+                        .map_err(|e| anyhow::anyhow!("{}: line {}: {e}", path.display(), i + 1))?,
+                );
+            }
+            Audience::Customers(ids)
+        }
+        (None, None, true) => Audience::All,
+        (None, None, false) => bail!("say who: --customer ID, --customers FILE or --all"),
+    };
+    let key = a
+        .key
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", a.template, now.format("%Y-%m-%d")));
+    let offer = match (a.coupon_percent, a.coupon_days) {
+        (Some(p), Some(d)) => {
+            if !(1..=100).contains(&p) || d == 0 {
+                bail!("--coupon-percent must be 1 to 100 and --coupon-days at least 1");
+            }
+            Some(OfferSpec {
+                percent: p,
+                days: d,
+            })
+        }
+        _ => None,
+    };
+    let table = Arc::new(table);
+    let issuer = offer
+        .map(|_| crate::coupons::issuer(table.clone(), secrets).with_clock(Arc::new(move || now)));
+    let report = queue(
+        &QueuePorts {
+            customers: table.clone(),
+            outbox: table.clone(),
+        },
+        issuer.as_ref(),
+        &QueueRequest {
+            store: a.store.clone(),
+            template: a.template.clone(),
+            marketing: true,
+            kind: "broadcast".into(),
+            key: key.clone(),
+            audience,
+            offer,
+            campaign: None,
+            variant: None,
+            now,
+        },
+    )
+    .await?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&json!({ "key": key, "report": report }))?
+        );
+    } else {
+        println!(
+            "broadcast {key}: {} queued, {} already in the outbox, {} coupons issued",
+            report.queued, report.already, report.coupons_issued
+        );
+        if !report.unknown.is_empty() {
+            println!(
+                "unknown customers (not queued): {}",
+                report.unknown.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn outbox(table: &Table, store: &StoreId, as_json: bool) -> Result<()> {
+    table
+        .get_store(store)
+        .await?
+        .with_context(|| format!("no store {store}; register it with `retention store add`"))?;
+    let mut msgs = table.messages(store).await?;
+    msgs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+    if as_json {
+        let rows: Vec<_> = msgs
+            .iter()
+            .map(|m| {
+                json!({
+                    "customer_id": m.key.customer,
+                    "email": m.email,
+                    "kind": m.key.kind,
+                    "key": m.key.key,
+                    "template": m.template,
+                    "status": m.status.as_str(),
+                    "reason": m.reason,
+                    "due": m.due,
+                    "attempts": m.attempts,
+                    "ses_message_id": m.ses_message_id,
+                    "coupon": m.coupon.as_ref().map(|c| c.0.clone()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<28} {:<20} {:<9} {:<20} {:<22} reason",
+        "customer", "email", "key", "status", "due", "ses message id"
+    );
+    for m in &msgs {
+        println!(
+            "{:<24} {:<28} {:<20} {:<9} {:<20} {:<22} {}",
+            m.key.customer.as_str(),
+            m.email.as_ref().map(|e| e.as_str()).unwrap_or("-"),
+            m.key.key,
+            m.status.as_str(),
+            m.due.format("%Y-%m-%d %H:%M:%S"),
+            m.ses_message_id.as_deref().unwrap_or("-"),
+            m.reason.as_deref().unwrap_or("")
+        );
+    }
+    println!("{} messages", msgs.len());
+    Ok(())
+}
