@@ -733,6 +733,7 @@ async fn queue_one(
         variant: req.variant.clone(),
         coupon,
         offer: req.offer,
+        data: BTreeMap::new(),
     };
     if ports.outbox.enqueue(&message).await? {
         report.queued += 1;

@@ -14,6 +14,7 @@ use crate::email::consent::{marketing_block, Consent, SkipReason};
 use crate::ids::{CustomerId, Email, StoreId};
 use chrono::{DateTime, Duration, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A claim older than this is taken to be a sender that died mid-send.
 pub const STALE_CLAIM: Duration = Duration::minutes(10);
@@ -136,6 +137,10 @@ pub struct OutboxMessage {
     pub coupon: Option<(String, DateTime<Utc>)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer: Option<OfferSpec>,
+    /// Values the queuer hands the template (a survey answer's score and comment for the store's
+    /// alert, say): text, escaped like everything else when rendered.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
 }
 
 impl OutboxMessage {
