@@ -4,6 +4,7 @@
 mod churn_scan;
 mod conformance;
 mod coupons;
+mod customer_pages;
 mod delivery;
 mod email;
 mod events;

@@ -5,9 +5,10 @@
 use crate::items::{self, ProfileItem};
 use crate::keys::*;
 use crate::scan::ScoreItem;
-use crate::table::{from_item, sort_key, Item, Query, Range, Read, Table};
+use crate::table::{from_item, sort_key, to_av, Expr, Item, Query, Range, Read, Table};
 use async_trait::async_trait;
-use retention_app::ports::{Customers, Page};
+use chrono::{DateTime, Utc};
+use retention_app::ports::{ConsentChanges, Customers, Page};
 use retention_app::{ErrorKind, PortError, Result};
 use retention_aws::AwsError;
 use retention_core::profile::Profile;
@@ -187,5 +188,27 @@ impl Customers for Table {
             customers: vec![(only.clone(), profile)],
             next: Some(Cursor(end)),
         })
+    }
+}
+
+/// The unsubscribe is one conditional UpdateItem of the profile item: `unsub_at` is set only where
+/// it is absent (the first unsubscribe stands, a repeated click changes nothing) and only on a
+/// customer that exists (no profile is made up for a customer we never heard of). Nothing else of
+/// the profile is read or written, so no webhook's write races it and none can clear it: the
+/// webhooks' writes never name `unsub_at`.
+#[async_trait]
+impl ConsentChanges for Table {
+    async fn unsubscribe(
+        &self,
+        store: &StoreId,
+        customer: &CustomerId,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut e = Expr::default();
+        e.set_if_absent("unsub_at", to_av(&at)?);
+        e.condition("attribute_exists(PK)".into());
+        Ok(self
+            .update_one(store, &customer_sk(customer), e, "recording an unsubscribe")
+            .await?)
     }
 }

@@ -4,7 +4,12 @@
 //! `Debug` prints nothing.
 //!
 //! One parameter per store: `<prefix>/stores/<store_id>/platform`, holding the JSON the platforms
-//! crate reads (see docs/coupons.md).
+//! crate reads (see docs/coupons.md). The deployment's link secret is one more SecureString, read
+//! once at start ([`links`]).
+
+pub mod links;
+
+pub use links::{link_config, link_secret, public_url, LinkConfig};
 
 use retention_aws::{Aws, AwsError};
 use retention_core::StoreId;
