@@ -2,17 +2,15 @@
 
 use churn_scan::{handle, App, Ports};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use retention_aws::{Aws, Settings};
-use retention_dynamodb::Table;
+use retention_aws::Aws;
 use retention_sqs::JobQueue;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     retention_function::init_tracing();
-    let settings = Settings::from_env();
     let aws = Aws::for_lambda()?;
-    let table = Arc::new(Table::new(retention_dynamodb::client(&aws), settings.table));
+    let table = retention_dynamodb::table_from_env(&aws);
     let queue_url = std::env::var("RETENTION_SCAN_QUEUE_URL")
         .map_err(|_| "RETENTION_SCAN_QUEUE_URL is not set (the scan's job queue)")?;
     let queue = Arc::new(JobQueue::new(retention_sqs::client(&aws), queue_url));

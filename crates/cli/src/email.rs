@@ -5,12 +5,16 @@
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use retention_app::mail::{queue, Audience, QueuePorts, QueueRequest};
-use retention_app::ports::Outbox;
+use retention_app::mail::{queue, Audience, QueuePorts, QueueRequest, Sender};
+use retention_app::ports::{Customers, Outbox};
+use retention_aws::Aws;
 use retention_core::email::outbox::{OfferSpec, QuietHours};
+use retention_core::store::Store;
 use retention_core::store::{valid_color, valid_image_url};
 use retention_core::{CustomerId, Email, StoreId};
 use retention_dynamodb::Table;
+use retention_email::{Composer, Links, Templates};
+use retention_ses::Ses;
 use retention_ssm::PlatformSecrets;
 use serde_json::json;
 use std::path::PathBuf;
@@ -110,6 +114,37 @@ pub enum EmailCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Send what is due, as the email-sender function does each minute: consent, suppression,
+    /// caps and quiet hours decided per message, paced to SES's rate (or the store's).
+    Send {
+        #[arg(long)]
+        store: StoreId,
+        /// The time to send at (RFC 3339): quiet hours, caps and due times follow it.
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render a template for one customer as they would receive it: HTML to --out, text beside it
+    /// (`--text FILE`). Coupon templates show the code PREVIEW.
+    Preview {
+        #[arg(long)]
+        store: StoreId,
+        /// win-back, vip-early-access, post-purchase, birthday, survey-invite, detractor-alert.
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        customer: CustomerId,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        text: Option<PathBuf>,
+    },
+    /// Create the store's sender identity in SES and print the DNS records that verify it.
+    VerifySender {
+        #[arg(long)]
+        store: StoreId,
+    },
 }
 
 #[derive(Args)]
@@ -142,19 +177,187 @@ pub struct QueueArgs {
     json: bool,
 }
 
-const TEMPLATES: [&str; 5] = [
-    "win-back",
-    "vip-early-access",
-    "post-purchase",
-    "birthday",
-    "survey-invite",
-];
+const TEMPLATES: [&str; 5] = retention_email::CUSTOMER_TEMPLATES;
 
-pub async fn run(table: Table, secrets: PlatformSecrets, cmd: EmailCommand) -> Result<()> {
+pub async fn run(
+    table: Table,
+    aws: &Aws,
+    secrets: PlatformSecrets,
+    cmd: EmailCommand,
+) -> Result<()> {
     match cmd {
         EmailCommand::Queue(a) => queue_cmd(table, secrets, a).await,
         EmailCommand::Outbox { store, json } => outbox(&table, &store, json).await,
+        EmailCommand::Send { store, now, json } => send(table, aws, &store, now, json).await,
+        EmailCommand::Preview {
+            store,
+            template,
+            customer,
+            out,
+            text,
+        } => {
+            preview(
+                &table,
+                aws,
+                &store,
+                &template,
+                &customer,
+                &out,
+                text.as_deref(),
+            )
+            .await
+        }
+        EmailCommand::VerifySender { store } => verify_sender(&table, aws, &store).await,
     }
+}
+
+async fn registered(table: &Table, store: &StoreId) -> Result<Store> {
+    table
+        .get_store(store)
+        .await?
+        .map(|(s, _)| s)
+        .with_context(|| format!("no store {store}; register it with `retention store add`"))
+}
+
+fn ses(aws: &Aws) -> Ses {
+    Ses::new(
+        retention_ses::client(aws),
+        std::env::var("RETENTION_SES_CONFIGURATION_SET").ok(),
+    )
+}
+
+async fn links(aws: &Aws) -> Result<retention_ssm::LinkConfig> {
+    retention_ssm::link_config(aws)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn composer(links: &retention_ssm::LinkConfig) -> Result<Composer> {
+    Ok(Composer::new(
+        Templates::from_env().map_err(|e| anyhow::anyhow!("{e}"))?,
+        Some(Links {
+            secret: links.secret.clone(),
+            base: links.public_url.clone(),
+        }),
+    ))
+}
+
+async fn send(
+    table: Table,
+    aws: &Aws,
+    store: &StoreId,
+    now: Option<DateTime<Utc>>,
+    as_json: bool,
+) -> Result<()> {
+    registered(&table, store).await?;
+    let links = links(aws).await?;
+    let composer = composer(&links)?;
+    let sender = Sender::new(
+        email_sender::ports(Arc::new(table), Arc::new(ses(aws)), Arc::new(composer)),
+        email_sender::config(links),
+    );
+    let now = now.unwrap_or_else(Utc::now);
+    let r = sender.drain(store, now).await?;
+    if as_json {
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
+    }
+    println!(
+        "store {store}: {} sent, {} deferred, {} failed, {} retried later, paced to {}/s ({})",
+        r.sent, r.deferred, r.failed, r.retried, r.rate, r.rate_source
+    );
+    for (reason, n) in &r.skipped {
+        println!("  skipped {n}: {reason}");
+    }
+    if let Some(p) = &r.paused {
+        println!("  marketing is PAUSED: {p}");
+    }
+    Ok(())
+}
+
+async fn preview(
+    table: &Table,
+    aws: &Aws,
+    store: &StoreId,
+    template: &str,
+    customer: &CustomerId,
+    out: &std::path::Path,
+    text: Option<&std::path::Path>,
+) -> Result<()> {
+    let s = registered(table, store).await?;
+    let profile = table
+        .profile(store, customer)
+        .await?
+        .with_context(|| format!("store {store} has no customer {customer}"))?;
+    // A preview works without the deployment's link settings: its links then point nowhere.
+    let links = match links(aws).await {
+        Ok(l) => l,
+        Err(_) => retention_ssm::LinkConfig {
+            secret: retention_core::email::link::LinkSecret::new(
+                "preview-only-secret-not-for-sending",
+            )
+            .expect("long enough"),
+            public_url: "http://127.0.0.1/preview".into(),
+        },
+    };
+    let now = Utc::now();
+    let message = retention_email::sample::preview_message(store, template, customer.clone(), now)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let to = profile
+        .person
+        .email
+        .clone()
+        .unwrap_or_else(|| Email::parse("customer@example.com").expect("valid"));
+    let url = retention_core::email::link::unsubscribe_url(
+        &links.public_url,
+        &links.secret,
+        store,
+        customer,
+    );
+    let mailto = "mailto:unsubscribe@example.com";
+    let rendered = composer(&links)?
+        .render(&retention_app::ports::ComposeRequest {
+            store: &s,
+            message: &message,
+            customer,
+            profile: &profile,
+            to: &to,
+            unsubscribe: message.marketing.then_some((url.as_str(), mailto)),
+            now,
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::write(out, &rendered.html).with_context(|| format!("writing {}", out.display()))?;
+    if let Some(t) = text {
+        std::fs::write(t, &rendered.text).with_context(|| format!("writing {}", t.display()))?;
+    }
+    println!(
+        "{template} for {customer}: \"{}\" -> {}",
+        rendered.subject,
+        out.display()
+    );
+    Ok(())
+}
+
+async fn verify_sender(table: &Table, aws: &Aws, store: &StoreId) -> Result<()> {
+    let s = registered(table, store).await?;
+    let from = s.from_email.with_context(|| {
+        format!("store {store} has no sender address: retention store set --store {store} --from-email ADDRESS")
+    })?;
+    let tokens = ses(aws)
+        .verify_sender(from.as_str())
+        .await
+        .with_context(|| format!("creating the SES identity {from}"))?;
+    let domain = from.as_str().rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    println!("SES identity {from} created (or already there).");
+    if tokens.is_empty() {
+        println!("SES sent a verification email to {from}: open its link to verify the address.");
+    } else {
+        println!("Publish these CNAME records to verify {domain} with DKIM:");
+        for t in tokens {
+            println!("  {t}._domainkey.{domain}  CNAME  {t}.dkim.amazonses.com");
+        }
+    }
+    Ok(())
 }
 
 async fn queue_cmd(table: Table, secrets: PlatformSecrets, a: QueueArgs) -> Result<()> {

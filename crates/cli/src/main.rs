@@ -63,7 +63,8 @@ enum Command {
     Scan(scan::ScanCommand),
     /// Export the scan's figures per customer (CSV with a header, or JSON lines).
     Scores(scan::ScoresArgs),
-    /// Email through the outbox: queue a broadcast, look at the outbox.
+    /// Email through the outbox: queue a broadcast, send what is due, look at the outbox, preview a
+    /// template, verify the sender.
     #[command(subcommand)]
     Email(email::EmailCommand),
 }
@@ -278,7 +279,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Model(_) => unreachable!("handled before the table is opened"),
         Command::Scan(cmd) => scan::run(&table, cmd).await?,
         Command::Scores(args) => scan::scores(&table, args).await?,
-        Command::Email(cmd) => email::run(table, PlatformSecrets::from_env(&aws), cmd).await?,
+        Command::Email(cmd) => {
+            email::run(table, &aws, PlatformSecrets::from_env(&aws), cmd).await?
+        }
         Command::Store(StoreCommand::Set(args)) => email::store_set(&table, args).await?,
         Command::Store(StoreCommand::RotateKey { store }) => {
             load_store(&table, &store).await?;

@@ -11,6 +11,7 @@ pub mod runs;
 pub mod scan;
 pub mod schema;
 pub mod stores;
+pub mod suppression;
 pub mod table;
 
 pub use table::Table;
@@ -18,4 +19,11 @@ pub use table::Table;
 /// A DynamoDB client on the process's AWS configuration.
 pub fn client(aws: &retention_aws::Aws) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(aws.sdk_config())
+}
+
+/// The table the deployment names (`RETENTION_TABLE`, see [`retention_aws::Settings`]), as every
+/// function's `main.rs` opens it once per instance.
+pub fn table_from_env(aws: &retention_aws::Aws) -> std::sync::Arc<Table> {
+    let settings = retention_aws::Settings::from_env();
+    std::sync::Arc::new(Table::new(client(aws), settings.table))
 }

@@ -3,7 +3,7 @@
 //! (`MAIL#<customer>`), and the shared send slots (`PK=PACE, SK=<pace>`).
 
 use crate::keys::{store_pk, GSI1, GSI1PK, GSI1SK, PK, SK};
-use crate::table::{condition_held, from_item, n, s, sort_key, to_item, Range, Table};
+use crate::table::{condition_held, from_item, n, s, sort_key, to_item, Table};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use retention_app::ports::{Outbox, Pacer, SendHistory};
@@ -66,16 +66,7 @@ impl Outbox for Table {
     async fn enqueue(&self, m: &OutboxMessage) -> retention_app::Result<bool> {
         let sk = outbox_sk(&m.key);
         let item = to_item(&sk, OutboxItem::of(m))?;
-        self.count();
-        let sent = self
-            .client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        Ok(condition_held(sent, "queuing an email")?)
+        Ok(self.put_new(item, "queuing an email").await?)
     }
 
     async fn message(
@@ -151,20 +142,10 @@ impl Outbox for Table {
     }
 
     async fn messages(&self, store: &StoreId) -> retention_app::Result<Vec<OutboxMessage>> {
-        let items = self
-            .query_all(
-                store,
-                &Range::Prefix(OUTBOX_PREFIX),
-                None,
-                "listing the outbox",
-            )
+        let items: Vec<OutboxItem> = self
+            .list(store, OUTBOX_PREFIX, "listing the outbox")
             .await?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let sk = sort_key(&item).to_string();
-            out.push(from_item::<OutboxItem>(&sk, item)?.message);
-        }
-        Ok(out)
+        Ok(items.into_iter().map(|i| i.message).collect())
     }
 }
 

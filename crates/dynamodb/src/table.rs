@@ -426,6 +426,42 @@ impl Table {
         }
     }
 
+    /// Puts `item` only if no item has its key; false when one had (the first write stands).
+    pub(crate) async fn put_new(
+        &self,
+        item: Item,
+        context: &'static str,
+    ) -> Result<bool, AwsError> {
+        self.count();
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        condition_held(sent, context)
+    }
+
+    /// Every item of the store under `prefix`, decoded as `T` (all pages, strongly consistent).
+    pub(crate) async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        store: &StoreId,
+        prefix: &str,
+        context: &'static str,
+    ) -> Result<Vec<T>, AwsError> {
+        let items = self
+            .query_all(store, &Range::Prefix(prefix), None, context)
+            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let sk = sort_key(&item).to_string();
+            out.push(from_item::<T>(&sk, item)?);
+        }
+        Ok(out)
+    }
+
     /// One UpdateItem of the store's item `sk`; false when its condition failed.
     pub(crate) async fn update_one(
         &self,

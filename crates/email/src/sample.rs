@@ -77,9 +77,36 @@ pub fn customer() -> CustomerId {
     CustomerId::parse("c-1001").unwrap()
 }
 
-/// A marketing message of `template` with a 15% coupon.
+/// A marketing message of `template` to the sample customer, with a 15% coupon where the template
+/// offers one.
 pub fn message(template: &str) -> OutboxMessage {
-    let marketing = template != "detractor-alert";
+    let mut m = preview_message(
+        &StoreId::parse("demo-shop").unwrap(),
+        template,
+        customer(),
+        now(),
+    )
+    .unwrap();
+    m.coupon = m.coupon.map(|(_, exp)| ("WB-7QK2-M9XD".into(), exp));
+    m
+}
+
+/// A message to preview `template` with: the coupon (code `PREVIEW`, 15% for 14 days) where the
+/// template offers one, and example values for the store's alert.
+pub fn preview_message(
+    store: &StoreId,
+    template: &str,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+) -> Result<OutboxMessage, String> {
+    if !crate::known(template) {
+        return Err(format!(
+            "no template {template:?}; the templates are {}, {}",
+            crate::CUSTOMER_TEMPLATES.join(", "),
+            crate::STORE_TEMPLATES.join(", ")
+        ));
+    }
+    let marketing = !crate::STORE_TEMPLATES.contains(&template);
     let mut data = BTreeMap::new();
     match template {
         "detractor-alert" => {
@@ -96,26 +123,26 @@ pub fn message(template: &str) -> OutboxMessage {
         _ => {}
     }
     let coupon = matches!(template, "win-back" | "birthday" | "vip-early-access");
-    OutboxMessage {
-        store: StoreId::parse("demo-shop").unwrap(),
-        key: OutboxKey::new("broadcast", &format!("{template}-2026-12-04"), customer()).unwrap(),
+    Ok(OutboxMessage {
+        store: store.clone(),
+        key: OutboxKey::new("preview", template, customer)?,
         template: template.into(),
         marketing,
-        email: Some(Email::parse("ada@example.com").unwrap()),
+        email: None,
         status: Status::Queued,
         reason: None,
-        due: now(),
-        created_at: now(),
-        updated_at: now(),
+        due: now,
+        created_at: now,
+        updated_at: now,
         attempts: 0,
         ses_message_id: None,
         campaign: None,
         variant: None,
-        coupon: coupon.then(|| ("WB-7QK2-M9XD".into(), now() + Duration::days(14))),
+        coupon: coupon.then(|| ("PREVIEW".into(), now + Duration::days(14))),
         offer: coupon.then_some(OfferSpec {
             percent: 15,
             days: 14,
         }),
         data,
-    }
+    })
 }

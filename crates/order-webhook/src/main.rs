@@ -2,16 +2,13 @@
 
 use lambda_http::{run, service_fn, Error};
 use order_webhook::{handle, App, Ports};
-use retention_aws::{Aws, Settings};
-use retention_dynamodb::Table;
-use std::sync::Arc;
+use retention_aws::Aws;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     retention_function::init_tracing();
-    let settings = Settings::from_env();
     let aws = Aws::for_lambda()?;
-    let table = Arc::new(Table::new(retention_dynamodb::client(&aws), settings.table));
+    let table = retention_dynamodb::table_from_env(&aws);
     let app = App::new(Ports::on(table));
     let app = &app;
     run(service_fn(move |req| handle(app, req))).await
