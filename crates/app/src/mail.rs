@@ -87,8 +87,10 @@ pub struct DrainReport {
     pub failed: u64,
     /// Throttled or transient failures put back for a retry.
     pub retried: u64,
-    /// Claims of dead senders, failed as `interrupted`.
+    /// Messages dead senders had handed to SES, failed as `interrupted` (maybe sent; never twice).
     pub interrupted: u64,
+    /// Messages dead senders had claimed but not handed to SES, queued again.
+    pub requeued: u64,
     /// Messages another sender moved first.
     pub lost_races: u64,
     /// Why the store's marketing is paused, if it is.
@@ -109,6 +111,7 @@ impl DrainReport {
         self.failed += o.failed;
         self.retried += o.retried;
         self.interrupted += o.interrupted;
+        self.requeued += o.requeued;
         self.lost_races += o.lost_races;
     }
 }
@@ -248,10 +251,27 @@ impl Sender {
     ) -> Result<Option<Ready>> {
         let outbox = &self.ports.outbox;
         let expected = (m.status, m.updated_at);
-        if m.status == Status::Sending {
-            if now - m.updated_at < self.config.stale_claim {
-                return Ok(None);
+        if matches!(m.status, Status::Claimed | Status::Sending)
+            && now - m.updated_at < self.config.stale_claim
+        {
+            return Ok(None);
+        }
+        if m.status == Status::Claimed {
+            // A sender died after claiming it and before handing it to SES: it was not sent, so
+            // it goes back to the queue (and its cap slot back to the customer).
+            if m.marketing {
+                self.release_cap(&m, m.updated_at).await?;
             }
+            let mut again = m.clone();
+            again.status = Status::Queued;
+            again.reason = Some("requeued: its sender stopped before sending it".into());
+            again.updated_at = now.max(m.updated_at + Duration::milliseconds(1));
+            if outbox.transition(&again, expected).await? {
+                report.requeued += 1;
+            }
+            return Ok(None);
+        }
+        if m.status == Status::Sending {
             let mut failed = m.clone();
             failed.status = Status::Failed;
             failed.reason = Some(
@@ -266,7 +286,7 @@ impl Sender {
             return Ok(None);
         }
         let mut claimed = m.clone();
-        claimed.status = Status::Sending;
+        claimed.status = Status::Claimed;
         // The claim's time must differ from the read one, or a second claim would match it.
         claimed.updated_at = now.max(m.updated_at + Duration::milliseconds(1));
         if !outbox.transition(&claimed, expected).await? {
@@ -348,7 +368,9 @@ impl Sender {
                     let span = history_span(&self.config.caps);
                     let mut kept: Vec<DateTime<Utc>> =
                         history.into_iter().filter(|t| now - *t < span).collect();
-                    kept.push(now);
+                    // The slot is stamped with the claim's time, so whoever gives it back (this
+                    // sender on a failure, another after this one died) finds it.
+                    kept.push(claimed.updated_at);
                     if !self
                         .ports
                         .history
@@ -494,9 +516,18 @@ impl Sender {
                 .reserve(pace, 1, spacing, Utc::now())
                 .await?;
         }
-        let claim = (r.claimed.status, r.claimed.updated_at);
-        let mut next = r.claimed.clone();
-        next.updated_at = r.claimed.updated_at + Duration::milliseconds(1);
+        // Handed to SES from here on: a crash after this line may have sent it.
+        let mut sending = r.claimed.clone();
+        sending.status = Status::Sending;
+        sending.updated_at = r.claimed.updated_at + Duration::milliseconds(1);
+        let claimed = (r.claimed.status, r.claimed.updated_at);
+        if !self.ports.outbox.transition(&sending, claimed).await? {
+            // Another sender judged our claim stale and queued it again: it sends it, not us.
+            return Ok(Sent::Lost);
+        }
+        let claim = (sending.status, sending.updated_at);
+        let mut next = sending.clone();
+        next.updated_at = sending.updated_at + Duration::milliseconds(1);
         let outcome = self.ports.mailer.send(&r.email).await;
         let result = match outcome {
             Ok(id) => {
@@ -535,7 +566,7 @@ impl Sender {
             }
         };
         if !matches!(result, Sent::Accepted) && r.claimed.marketing {
-            self.release_cap(&r.claimed, now).await?;
+            self.release_cap(&r.claimed, r.claimed.updated_at).await?;
         }
         if !self.ports.outbox.transition(&next, claim).await? {
             // Only a sender that judged our claim stale moves it: it is `failed` now.

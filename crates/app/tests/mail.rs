@@ -8,7 +8,7 @@ use retention_app::mail::{
 };
 use retention_app::memory::Memory;
 use retention_app::ports::{
-    Compose, ComposeRequest, MailError, Mailer, Outbox, OutgoingEmail, Suppressions,
+    Compose, ComposeRequest, MailError, Mailer, Outbox, OutgoingEmail, SendHistory, Suppressions,
 };
 use retention_core::email::consent::{Consent, ConsentState};
 use retention_core::email::link::LinkSecret;
@@ -321,6 +321,26 @@ async fn throttling_and_transient_errors_retry_and_rejections_fail() {
     assert_eq!(statuses.iter().filter(|s| **s == Status::Failed).count(), 1);
 }
 
+/// Moves broadcast `key`'s message to `c` into `status`, as a sender that then died would leave it.
+async fn dead_sender_claim(
+    m: &Memory,
+    key: &str,
+    c: &str,
+    status: Status,
+    now: DateTime<Utc>,
+) -> retention_core::email::outbox::OutboxMessage {
+    let key = OutboxKey::new("broadcast", key, cid(c)).unwrap();
+    let msg = m.message(&sid(), &key).await.unwrap().unwrap();
+    let mut claimed = msg.clone();
+    claimed.status = status;
+    claimed.updated_at = now + Duration::milliseconds(1);
+    assert!(m
+        .transition(&claimed, (msg.status, msg.updated_at))
+        .await
+        .unwrap());
+    claimed
+}
+
 #[tokio::test]
 async fn a_sender_that_died_mid_send_never_sends_that_message_again() {
     let (m, mailer, sender) = setup(None);
@@ -330,16 +350,8 @@ async fn a_sender_that_died_mid_send_never_sends_that_message_again() {
     queue(&qports(&m), None, &broadcast("bf", &["a", "b"], now))
         .await
         .unwrap();
-    // A dead sender's claim on "a": status sending, nobody will finish it.
-    let key = OutboxKey::new("broadcast", "bf", cid("a")).unwrap();
-    let msg = m.message(&sid(), &key).await.unwrap().unwrap();
-    let mut claimed = msg.clone();
-    claimed.status = Status::Sending;
-    claimed.updated_at = now + Duration::milliseconds(1);
-    assert!(m
-        .transition(&claimed, (msg.status, msg.updated_at))
-        .await
-        .unwrap());
+    // A dead sender's claim on "a": handed to SES, nobody will finish it.
+    dead_sender_claim(&m, "bf", "a", Status::Sending, now).await;
     // While the claim is fresh, others leave it alone.
     let d = sender
         .drain(&sid(), now + Duration::minutes(1))
@@ -363,6 +375,35 @@ async fn a_sender_that_died_mid_send_never_sends_that_message_again() {
         .map(|(_, e)| e.to.clone())
         .collect();
     assert_eq!(to, ["b@example.com"]);
+}
+
+#[tokio::test]
+async fn a_sender_that_died_before_sending_leaves_the_message_to_be_sent_later() {
+    let (m, mailer, sender) = setup(None);
+    customer(&m, "a", Some(ConsentState::Subscribed));
+    let now = at(NOON);
+    queue(&qports(&m), None, &broadcast("bc", &["a"], now))
+        .await
+        .unwrap();
+    // A dead sender's claim, decided and its cap slot taken, never handed to SES.
+    let claimed = dead_sender_claim(&m, "bc", "a", Status::Claimed, now).await;
+    assert!(m
+        .put_history(&sid(), &cid("a"), &[claimed.updated_at], 0)
+        .await
+        .unwrap());
+    let d = sender
+        .drain(&sid(), now + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(d.sent, 0, "a fresh claim is left to its sender");
+    // Once stale: queued again, its cap slot given back, and sent once.
+    let d = sender
+        .drain(&sid(), now + Duration::minutes(11))
+        .await
+        .unwrap();
+    assert_eq!((d.requeued, d.sent, d.interrupted), (1, 1, 0), "{d:?}");
+    assert_eq!(status(&m, "broadcast", "bc", "a").await.0, Status::Sent);
+    assert_eq!(mailer.sent.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]

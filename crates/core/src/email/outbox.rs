@@ -29,7 +29,11 @@ pub enum Status {
     Queued,
     /// Postponed (quiet hours, throttling, a transient failure) to its due time.
     Deferred,
-    /// Claimed by a sender, which is calling SES.
+    /// Claimed by a sender and decided, not yet handed to SES: a sender that dies now leaves it
+    /// to be queued again (it was certainly not sent).
+    Claimed,
+    /// Handed to SES by a sender: a sender that dies now leaves it failed as `interrupted` (SES may
+    /// have accepted it, and a second copy is worse than none).
     Sending,
     Sent,
     /// Not sent, for a [`SkipReason`]; final.
@@ -43,6 +47,7 @@ impl Status {
         match self {
             Self::Queued => "queued",
             Self::Deferred => "deferred",
+            Self::Claimed => "claimed",
             Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Skipped => "skipped",
@@ -51,7 +56,10 @@ impl Status {
     }
     /// Whether the sender still has work with it (it sits in the due index).
     pub fn is_pending(self) -> bool {
-        matches!(self, Self::Queued | Self::Deferred | Self::Sending)
+        matches!(
+            self,
+            Self::Queued | Self::Deferred | Self::Claimed | Self::Sending
+        )
     }
 }
 
