@@ -19,6 +19,9 @@ RETENTION_SCAN_QUEUE_URL=$("$VENV_PY" -c 'import boto3; import os; print(boto3.c
 WATCH_LOG=$(mktemp)
 start_functions "$WATCH_LOG"
 echo "Lambda emulator (cargo lambda watch) on 127.0.0.1:$LAMBDA_PORT"
+# Signed links (unsubscribe, surveys): the deployment's secret and where customer-pages answers.
+export RETENTION_LINK_SECRET=demo-link-secret-not-for-production
+export RETENTION_PUBLIC_URL="http://127.0.0.1:${LAMBDA_PORT}/lambda-url/customer-pages"
 
 say "retention init, store add"
 retention init
@@ -101,6 +104,21 @@ retention email queue --store demo-shop --template win-back --all --key winback-
 retention email queue --store demo-shop --template win-back --all --key winback-demo \
   --coupon-percent 15 --coupon-days 14 --now 2026-12-04T12:00:00Z
 retention email outbox --store demo-shop
+
+say "Email: the sender (as the email-sender function drains every minute), paced, once"
+retention email verify-sender --store demo-shop
+# Queued for 07:00 in New York, inside quiet hours (21:00-08:00): a drain then defers it; at 12:00 it goes.
+retention email send --store demo-shop --now 2026-12-04T17:00:00Z
+retention email send --store demo-shop --now 2026-12-04T17:00:00Z
+retention email outbox --store demo-shop
+mkdir -p target/demo/previews
+if [[ -n ${RISKIEST:-} ]]; then
+  for t in win-back vip-early-access post-purchase birthday survey-invite; do
+    retention email preview --store demo-shop --template "$t" --customer "$RISKIEST" \
+      --out "target/demo/previews/$t.html" --text "target/demo/previews/$t.txt"
+  done
+  echo "previews of every template for customer $RISKIEST in target/demo/previews/"
+fi
 
 say "Function logs (structured JSON: one line per request, one per scan job)"
 grep '"function":"order-webhook"' "$WATCH_LOG" | tail -2 || true
