@@ -14,7 +14,7 @@ use retention_tests::wire::Wire;
 use retention_tests::*;
 use std::sync::Arc;
 
-struct Plain;
+pub(crate) struct Plain;
 impl Compose for Plain {
     fn compose(&self, req: &ComposeRequest<'_>) -> Result<Vec<u8>, String> {
         let unsub = req
@@ -32,7 +32,7 @@ impl Compose for Plain {
     }
 }
 
-fn order(customer: &str, consent: ConsentState, at: DateTime<Utc>) -> Order {
+pub(crate) fn order(customer: &str, consent: ConsentState, at: DateTime<Utc>) -> Order {
     Order {
         id: OrderId::parse(format!("o-{customer}")).unwrap(),
         customer_id: CustomerId::parse(customer).unwrap(),

@@ -7,6 +7,7 @@ mod coupons;
 mod customer_pages;
 mod delivery;
 mod email;
+mod email_events;
 mod events;
 mod fixtures;
 mod infra;

@@ -9,6 +9,7 @@ pub mod coupons;
 pub mod customers;
 pub mod delivery;
 pub mod error;
+pub mod feedback;
 pub mod mail;
 pub mod memory;
 pub mod ports;

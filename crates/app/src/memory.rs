@@ -50,6 +50,7 @@ struct State {
     outbox: BTreeMap<(StoreId, OutboxKey), OutboxMessage>,
     history: HashMap<(StoreId, CustomerId), Revised<Vec<DateTime<Utc>>>>,
     pace: HashMap<String, DateTime<Utc>>,
+    feedback_seen: HashSet<(StoreId, String)>,
 }
 
 /// Every port, in memory.
@@ -624,6 +625,28 @@ impl Reputation for Memory {
             total.add(c);
         }
         Ok(total)
+    }
+}
+
+#[async_trait]
+impl FeedbackSeen for Memory {
+    async fn count_once(
+        &self,
+        store: &StoreId,
+        key: &str,
+        day: NaiveDate,
+        counts: &DayCounts,
+        _at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut s = self.lock();
+        if !s.feedback_seen.insert((store.clone(), key.to_owned())) {
+            return Ok(false);
+        }
+        s.reputation
+            .entry((store.clone(), day))
+            .or_default()
+            .add(counts);
+        Ok(true)
     }
 }
 

@@ -301,6 +301,30 @@ pub trait Reputation: Send + Sync {
     async fn window(&self, store: &StoreId, from: NaiveDate, to: NaiveDate) -> Result<DayCounts>;
 }
 
+/// SES feedback counted once: a redelivered event (EventBridge and SNS deliver at least once) must
+/// not count twice.
+#[async_trait]
+pub trait FeedbackSeen: Send + Sync {
+    /// Adds `counts` to the store's `day` and leaves the marker `key` (see
+    /// [`retention_core::email::feedback::Feedback::marker`]), both or neither; false, and nothing
+    /// added, when the marker was there: the feedback was counted before.
+    async fn count_once(
+        &self,
+        store: &StoreId,
+        key: &str,
+        day: NaiveDate,
+        counts: &DayCounts,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+}
+
+/// SES's account-level suppression list (on AWS, beside the store's own list, which stays the
+/// authority: moto has no such API, and an account list cannot say which store suppressed whom).
+#[async_trait]
+pub trait AccountSuppression: Send + Sync {
+    async fn suppress_account_wide(&self, entry: &Suppression) -> Result<()>;
+}
+
 /// The outbox ([`retention_core::email::outbox`]).
 #[async_trait]
 pub trait Outbox: Send + Sync {

@@ -1,14 +1,17 @@
 //! `retention store set` (branding and sending settings) and `retention email …`: queue a broadcast
 //! through the outbox, and look at the outbox. Queuing goes through the same use case the campaigns
-//! will use ([`retention_app::mail::queue`]).
+//! will use ([`retention_app::mail::queue`]). `email suppressions` and `email status` show what SES's
+//! bounces and complaints did (the email-events function records them): the store's list, and its
+//! rolling window judged by the same pause rule the sender applies.
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use retention_app::mail::{queue, Audience, QueuePorts, QueueRequest, Sender};
-use retention_app::ports::{Customers, Outbox};
+use retention_app::ports::{Customers, Outbox, Reputation, Suppressions};
 use retention_aws::Aws;
 use retention_core::email::outbox::{OfferSpec, QuietHours};
+use retention_core::email::reputation::{DayCounts, ReputationPolicy};
 use retention_core::store::Store;
 use retention_core::store::{valid_color, valid_image_url};
 use retention_core::{CustomerId, Email, StoreId};
@@ -145,6 +148,25 @@ pub enum EmailCommand {
         #[arg(long)]
         store: StoreId,
     },
+    /// The store's suppressed addresses (permanent bounces and complaints, from SES's events): email,
+    /// reason, when, and SES's detail. `--json` prints one JSON array.
+    Suppressions {
+        #[arg(long)]
+        store: StoreId,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The store's sending reputation over the rolling window (sends, bounces, complaints and their
+    /// rates) and whether marketing sends are paused, and why.
+    Status {
+        #[arg(long)]
+        store: StoreId,
+        /// The time to judge at (RFC 3339): the window ends on the store's day at that time.
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -208,6 +230,10 @@ pub async fn run(
             .await
         }
         EmailCommand::VerifySender { store } => verify_sender(&table, aws, &store).await,
+        EmailCommand::Suppressions { store, json } => suppressions(&table, &store, json).await,
+        EmailCommand::Status { store, now, json } => {
+            status(&table, &store, now.unwrap_or_else(Utc::now), json).await
+        }
     }
 }
 
@@ -502,5 +528,139 @@ async fn outbox(table: &Table, store: &StoreId, as_json: bool) -> Result<()> {
         );
     }
     println!("{} messages", msgs.len());
+    Ok(())
+}
+
+/// The pause rule as the deployment sets it (`RETENTION_PAUSE_AT_PERCENT`,
+/// `RETENTION_REPUTATION_WINDOW_DAYS`), so the operator sees what the functions apply.
+fn policy() -> Result<ReputationPolicy> {
+    ReputationPolicy::from_lookup(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)
+}
+
+/// `count / sent` as a percentage with two decimals, in integers.
+fn rate(count: u64, sent: u64) -> String {
+    if sent == 0 {
+        return "-".into();
+    }
+    let hundredths = u128::from(count) * 10_000 / u128::from(sent);
+    format!("{}.{:02}%", hundredths / 100, hundredths % 100)
+}
+
+/// What `email status` reports, and the pause line `email suppressions` ends with.
+struct Standing {
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    window: DayCounts,
+    policy: ReputationPolicy,
+    paused: Option<String>,
+}
+
+async fn standing(table: &Table, store: &Store, now: DateTime<Utc>) -> Result<Standing> {
+    let policy = policy()?;
+    let to = store.local_date(now);
+    let from = policy.window_start(to);
+    let window = table.window(&store.id, from, to).await?;
+    let paused = policy.assess(&window).map(|p| p.reason);
+    Ok(Standing {
+        from,
+        to,
+        window,
+        policy,
+        paused,
+    })
+}
+
+fn pause_line(s: &Standing) -> String {
+    match &s.paused {
+        Some(reason) => format!("marketing is PAUSED: {reason}"),
+        None => format!(
+            "marketing is not paused (bounces {} and complaints {} of {} sends over the last {} days)",
+            rate(s.window.bounced, s.window.sent),
+            rate(s.window.complained, s.window.sent),
+            s.window.sent,
+            s.policy.window_days
+        ),
+    }
+}
+
+async fn suppressions(table: &Table, store: &StoreId, as_json: bool) -> Result<()> {
+    let s = registered(table, store).await?;
+    let mut list = table.suppressions(store).await?;
+    list.sort_by(|a, b| (a.at, &a.email).cmp(&(b.at, &b.email)));
+    if as_json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|e| {
+                json!({
+                    "email": e.email,
+                    "reason": e.reason.as_str(),
+                    "at": e.at,
+                    "detail": e.detail,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
+    println!("{:<36} {:<10} {:<20} detail", "email", "reason", "at");
+    for e in &list {
+        println!(
+            "{:<36} {:<10} {:<20} {}",
+            e.email.as_str(),
+            e.reason.as_str(),
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            e.detail.as_deref().unwrap_or("")
+        );
+    }
+    println!("{} suppressed", list.len());
+    println!("{}", pause_line(&standing(table, &s, Utc::now()).await?));
+    Ok(())
+}
+
+async fn status(table: &Table, store: &StoreId, now: DateTime<Utc>, as_json: bool) -> Result<()> {
+    let s = registered(table, store).await?;
+    let st = standing(table, &s, now).await?;
+    let w = &st.window;
+    let p = &st.policy;
+    // The pause points, in basis points: SES's threshold times the configured percentage.
+    let pause_bp = |limit_bp: u64| limit_bp * p.pause_at_percent / 100;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string(&json!({
+                "store": store,
+                "from": st.from,
+                "to": st.to,
+                "counts": w,
+                "bounce_rate": rate(w.bounced, w.sent),
+                "complaint_rate": rate(w.complained, w.sent),
+                "pause_at_bp": {"bounce": pause_bp(p.bounce_limit_bp), "complaint": pause_bp(p.complaint_limit_bp)},
+                "min_sent": p.min_sent,
+                "paused": st.paused.is_some(),
+                "reason": st.paused,
+            }))?
+        );
+        return Ok(());
+    }
+    println!(
+        "store {store}, {} to {} ({} days): {} sent, {} bounced ({}), {} complained ({}), {} transient bounces",
+        st.from,
+        st.to,
+        p.window_days,
+        w.sent,
+        w.bounced,
+        rate(w.bounced, w.sent),
+        w.complained,
+        rate(w.complained, w.sent),
+        w.transient
+    );
+    println!(
+        "pauses at bounces {} or complaints {} ({}% of SES's review thresholds), from {} sends",
+        rate(pause_bp(p.bounce_limit_bp), 10_000),
+        rate(pause_bp(p.complaint_limit_bp), 10_000),
+        p.pause_at_percent,
+        p.min_sent
+    );
+    println!("{}", pause_line(&st));
     Ok(())
 }

@@ -64,7 +64,7 @@ enum Command {
     /// Export the scan's figures per customer (CSV with a header, or JSON lines).
     Scores(scan::ScoresArgs),
     /// Email through the outbox: queue a broadcast, send what is due, look at the outbox, preview a
-    /// template, verify the sender.
+    /// template, verify the sender; the store's suppressions and reputation (paused or not, and why).
     #[command(subcommand)]
     Email(email::EmailCommand),
 }

@@ -663,3 +663,121 @@ fn scan_killed_halfway_resumes_with_exact_totals_and_the_scores_export() {
         .fails(&["scan", "--store", "shop", "--as-of", "31/12/2025"])
         .contains("as-of"));
 }
+
+/// The SES samples (events/ses/) through the email-events handler on the CLI's table, as the
+/// deployed function would have recorded them, after 1,000 sends on their day.
+fn record_ses_samples(table: &str) {
+    use retention_app::ports::Reputation;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let table = std::sync::Arc::new(retention_dynamodb::Table::new(
+            retention_dynamodb::client(&retention_tests::aws()),
+            table,
+        ));
+        let store = retention_core::StoreId::parse("demo-shop").unwrap();
+        let day = "2026-12-04".parse().unwrap();
+        let sent = retention_core::email::reputation::DayCounts {
+            sent: 1000,
+            ..Default::default()
+        };
+        table.add(&store, day, &sent).await.unwrap();
+        let app = email_events::App::new(
+            email_events::ports(table, None),
+            retention_core::email::reputation::ReputationPolicy::default(),
+        )
+        .with_clock(retention_function::fixed_clock(
+            "2026-12-04T20:00:00Z".parse().unwrap(),
+        ));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/ses");
+        for f in [
+            "bounce-permanent.eventbridge.json",
+            "bounce-transient.eventbridge.json",
+            "complaint.eventbridge.json",
+            "bounce.sns.json",
+        ] {
+            let event =
+                serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap();
+            email_events::handle(&app, event).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn email_suppressions_and_status_show_what_ses_reported() {
+    let cli = Cli::new("suppressions");
+    cli.ok(&[
+        "store",
+        "add",
+        "--store",
+        "demo-shop",
+        "--platform",
+        "shopify",
+        "--webhook-secret",
+        "demo-secret",
+    ]);
+    let empty = cli.ok(&["email", "suppressions", "--store", "demo-shop", "--json"]);
+    assert_eq!(empty.trim(), "[]");
+    record_ses_samples(&cli.table);
+
+    let rows: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["email", "suppressions", "--store", "demo-shop", "--json"]))
+            .unwrap();
+    let rows = rows.as_array().unwrap();
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["email"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    // Oldest first; the transient bounce (maya.chen) is not there.
+    assert_eq!(
+        got,
+        [
+            ("gone.away@example.com", "bounce"),
+            ("typo.address@exmaple.com", "bounce"),
+            ("annoyed.reader@example.com", "complaint"),
+        ]
+    );
+    assert_eq!(rows[0]["at"], "2026-12-04T15:02:10.512Z");
+    assert_eq!(rows[2]["detail"], "abuse");
+    let table = cli.ok(&["email", "suppressions", "--store", "demo-shop"]);
+    assert!(table.contains("3 suppressed"), "{table}");
+    assert!(table.contains("marketing is"), "{table}");
+
+    let at = "2026-12-04T20:00:00Z";
+    let status: serde_json::Value = serde_json::from_str(&cli.ok(&[
+        "email",
+        "status",
+        "--store",
+        "demo-shop",
+        "--now",
+        at,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(status["paused"], true, "{status}");
+    assert_eq!(status["counts"]["complained"], 1);
+    assert_eq!(status["counts"]["bounced"], 2);
+    assert_eq!(status["complaint_rate"], "0.10%");
+    assert!(status["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("complaint rate 0.10%"));
+    let text = cli.ok(&["email", "status", "--store", "demo-shop", "--now", at]);
+    assert!(
+        text.contains("marketing is PAUSED: complaint rate 0.10%"),
+        "{text}"
+    );
+    assert!(text.contains("1 transient bounces"), "{text}");
+    // A month later the window has moved on.
+    let later = cli.ok(&[
+        "email",
+        "status",
+        "--store",
+        "demo-shop",
+        "--now",
+        "2027-01-10T12:00:00Z",
+    ]);
+    assert!(later.contains("marketing is not paused"), "{later}");
+
+    let err = cli.fails(&["email", "suppressions", "--store", "nope"]);
+    assert!(err.contains("no store nope"), "{err}");
+}

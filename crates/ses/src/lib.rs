@@ -1,15 +1,17 @@
 //! The SES v2 adapter: the only crate that names SES types. Sends are `SendEmail` with **Raw**
 //! content (moto drops a Simple message's custom headers, and Raw is what keeps our
 //! List-Unsubscribe and Message-ID byte for byte), on the configuration set whose event destination
-//! feeds bounces and complaints back (`email-events`), with the tags SES echoes in those events.
+//! feeds bounces and complaints back (`email-events`), with the tags SES echoes in those events; and
+//! SES's account-level suppression list, which `email-events` adds suppressed addresses to.
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::error::ProvideErrorMetadata;
 use aws_sdk_sesv2::primitives::Blob;
-use aws_sdk_sesv2::types::{EmailContent, MessageTag, RawMessage};
+use aws_sdk_sesv2::types::{EmailContent, MessageTag, RawMessage, SuppressionListReason};
 use aws_sdk_sesv2::Client;
-use retention_app::ports::{MailError, Mailer, OutgoingEmail};
+use retention_app::ports::{AccountSuppression, MailError, Mailer, OutgoingEmail};
 use retention_aws::AwsError;
+use retention_core::email::suppression::{Suppression, SuppressionReason};
 
 /// An SES v2 client on the process's AWS configuration.
 pub fn client(aws: &retention_aws::Aws) -> Client {
@@ -154,6 +156,30 @@ impl Mailer for Ses {
                 Ok(None)
             }
         }
+    }
+}
+
+/// SES's account-level suppression list (`PutSuppressedDestination`, IAM action
+/// `ses:PutSuppressedDestination`): SES itself then refuses to send to the address from any store of
+/// the account, which protects the account's reputation even from a sender that forgot to check.
+/// moto answers 404 (not implemented); the caller logs that and relies on the store's own list.
+#[async_trait]
+impl AccountSuppression for Ses {
+    async fn suppress_account_wide(&self, entry: &Suppression) -> retention_app::Result<()> {
+        let reason = match entry.reason {
+            SuppressionReason::Bounce => SuppressionListReason::Bounce,
+            SuppressionReason::Complaint => SuppressionListReason::Complaint,
+        };
+        self.client
+            .put_suppressed_destination()
+            .email_address(entry.email.as_str())
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::sdk("adding the address to SES's account suppression list", e)
+            })?;
+        Ok(())
     }
 }
 

@@ -60,6 +60,38 @@ pub struct Pause {
 }
 
 impl ReputationPolicy {
+    /// The default policy with the deployment's overrides, read through `env` (the process
+    /// environment in a function): `RETENTION_PAUSE_AT_PERCENT` (1 to 100: pause at this percentage
+    /// of SES's review thresholds) and `RETENTION_REPUTATION_WINDOW_DAYS` (1 to 90). A value that
+    /// does not parse is an error naming it, not a silent default.
+    pub fn from_lookup(env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut p = Self::default();
+        let read =
+            |name: &str, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>, String> {
+                match env(name)
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+                {
+                    None => Ok(None),
+                    Some(v) => match v.parse::<u64>() {
+                        Ok(n) if range.contains(&n) => Ok(Some(n)),
+                        _ => Err(format!(
+                            "{name}={v:?} must be a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        )),
+                    },
+                }
+            };
+        if let Some(n) = read("RETENTION_PAUSE_AT_PERCENT", 1..=100)? {
+            p.pause_at_percent = n;
+        }
+        if let Some(n) = read("RETENTION_REPUTATION_WINDOW_DAYS", 1..=90)? {
+            p.window_days = n as u32;
+        }
+        Ok(p)
+    }
+
     /// The first day of the window ending on `today`.
     pub fn window_start(&self, today: NaiveDate) -> NaiveDate {
         today - chrono::Days::new(u64::from(self.window_days.max(1) - 1))
@@ -141,6 +173,34 @@ mod tests {
         let mut c = counts(1000, 0, 0);
         c.transient = 900;
         assert_eq!(p.assess(&c), None);
+    }
+
+    #[test]
+    fn the_deployment_sets_the_pause_fraction_and_window() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(
+            ReputationPolicy::from_lookup(env(&[])).unwrap(),
+            ReputationPolicy::default()
+        );
+        let p = ReputationPolicy::from_lookup(env(&[
+            ("RETENTION_PAUSE_AT_PERCENT", "80"),
+            ("RETENTION_REPUTATION_WINDOW_DAYS", "7"),
+        ]))
+        .unwrap();
+        assert_eq!((p.pause_at_percent, p.window_days), (80, 7));
+        let e = ReputationPolicy::from_lookup(env(&[("RETENTION_PAUSE_AT_PERCENT", "0.5")]))
+            .unwrap_err();
+        assert!(e.contains("RETENTION_PAUSE_AT_PERCENT"), "{e}");
+        assert!(
+            ReputationPolicy::from_lookup(env(&[("RETENTION_PAUSE_AT_PERCENT", "101")])).is_err()
+        );
     }
 
     #[test]
