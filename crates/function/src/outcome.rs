@@ -188,6 +188,38 @@ impl RequestLog {
     }
 }
 
+impl RequestLog {
+    /// [`RequestLog::finish`] for pages a person reads: a rejection or our failure is answered
+    /// with the HTML that `page(status, message)` renders (with [`crate::HTML_HEADERS`], and a
+    /// 405's `Allow`) instead of JSON. The log line is the same.
+    pub fn finish_page(
+        self,
+        outcome: Outcome,
+        page: impl FnOnce(StatusCode, &str) -> String,
+    ) -> Response<Body> {
+        let refused = match &outcome {
+            Outcome::Answered { .. } => None,
+            Outcome::Rejected(r) => Some((r.status, r.message.clone(), r.headers.clone())),
+            Outcome::Failed { answer, .. } => Some((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                answer.to_string(),
+                Vec::new(),
+            )),
+        };
+        let response = self.finish(outcome);
+        let Some((status, message, headers)) = refused else {
+            return response;
+        };
+        let mut answer = crate::html(status, page(status, &message));
+        for (name, value) in headers {
+            if let Ok(v) = value.parse() {
+                answer.headers_mut().insert(name, v);
+            }
+        }
+        answer
+    }
+}
+
 /// The error and every `source()` under it, `: `-separated. A source whose text its parent already
 /// ends with (`#[error("…: {0}")]` over `#[source]`) is not repeated.
 pub fn chain(error: &(dyn Error + 'static)) -> String {
@@ -342,6 +374,57 @@ mod tests {
             (&f["code"], &f["detail"]),
             (&json!("WB-7KQ4-M9XH"), &json!("new"))
         );
+    }
+
+    #[test]
+    fn a_page_answers_rejections_and_failures_as_html_with_the_same_log_line() {
+        let page = |status: StatusCode, message: &str| format!("<p>{status}: {message}</p>");
+        let (lines, response) = logged(|| {
+            RequestLog::start("customer-pages").finish_page(
+                Rejection::new(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST")
+                    .with_header("allow", "GET, POST")
+                    .into(),
+                page,
+            )
+        });
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()["allow"], "GET, POST");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/html; charset=utf-8"
+        );
+        assert!(response.headers().contains_key("content-security-policy"));
+        match response.body() {
+            Body::Text(t) => assert_eq!(t, "<p>405 Method Not Allowed: use GET or POST</p>"),
+            _ => panic!("a text body"),
+        }
+        assert_eq!(lines[0]["fields"]["outcome"], "rejected");
+
+        let (lines, response) = logged(|| {
+            RequestLog::start("customer-pages").finish_page(
+                Outcome::failed(Layer("GetItem: timeout", None), "nothing changed; retry"),
+                page,
+            )
+        });
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        match response.body() {
+            Body::Text(t) => {
+                assert!(t.contains("nothing changed; retry") && !t.contains("GetItem"))
+            }
+            _ => panic!("a text body"),
+        }
+        assert_eq!(lines[0]["fields"]["error"], "GetItem: timeout");
+
+        let (_, response) = logged(|| {
+            RequestLog::start("customer-pages").finish_page(
+                Outcome::answered("shown", crate::html(StatusCode::OK, "<p>hi</p>")),
+                page,
+            )
+        });
+        match response.body() {
+            Body::Text(t) => assert_eq!(t, "<p>hi</p>"),
+            _ => panic!("a text body"),
+        }
     }
 
     #[test]
