@@ -280,7 +280,7 @@ async fn send(
     let composer = composer(&links)?;
     let sender = Sender::new(
         email_sender::ports(Arc::new(table), Arc::new(ses(aws)), Arc::new(composer)),
-        email_sender::config(links),
+        email_sender::config(links).map_err(anyhow::Error::msg)?,
     );
     let now = now.unwrap_or_else(Utc::now);
     let r = sender.drain(store, now).await?;

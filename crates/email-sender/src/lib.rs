@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use retention_app::mail::{Sender, SenderConfig, SenderPorts};
 use retention_app::ports::{Compose, Mailer, StoreIndex};
+use retention_core::email::reputation::ReputationPolicy;
 use retention_core::StoreId;
 use retention_function::{chain, system_clock, Clock};
 use serde::Deserialize;
@@ -40,9 +41,13 @@ pub fn ports(
 
 /// The sender's settings from the environment: `RETENTION_SEND_RATE` (emails per second when
 /// neither SES nor the store says; default 1), `RETENTION_SEND_SECONDS` (stop starting batches
-/// after this long; default 50, under the function's 60 s timeout).
-pub fn config(links: retention_ssm::LinkConfig) -> SenderConfig {
+/// after this long; default 50, under the function's 60 s timeout), and the reputation pause
+/// (`RETENTION_PAUSE_AT_PERCENT`, `RETENTION_REPUTATION_WINDOW_DAYS`: the email-events function and
+/// `retention email status` read the same, so the pause they report is the one applied here; a bad
+/// value is an error naming it).
+pub fn config(links: retention_ssm::LinkConfig) -> Result<SenderConfig, String> {
     let mut c = SenderConfig::new(links.secret, links.public_url);
+    c.reputation = ReputationPolicy::from_lookup(|k| std::env::var(k).ok())?;
     let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
     if let Some(r) = var("RETENTION_SEND_RATE").filter(|r| *r > 0) {
         c.default_rate = r.min(u64::from(u32::MAX)) as u32;
@@ -50,7 +55,7 @@ pub fn config(links: retention_ssm::LinkConfig) -> SenderConfig {
     if let Some(s) = var("RETENTION_SEND_SECONDS").filter(|s| *s > 0) {
         c.max_run = std::time::Duration::from_secs(s);
     }
-    c
+    Ok(c)
 }
 
 /// Everything the handler needs, built once per instance.

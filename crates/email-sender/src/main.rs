@@ -27,7 +27,7 @@ async fn main() -> Result<(), Error> {
     );
     let sender = Sender::new(
         ports(table.clone(), Arc::new(ses), Arc::new(composer)),
-        config(links),
+        config(links)?,
     );
     let app = App::new(sender, table);
     let app = &app;
