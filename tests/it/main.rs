@@ -5,6 +5,7 @@ mod churn_scan;
 mod conformance;
 mod coupons;
 mod customer_pages;
+mod customer_pages_browser;
 mod delivery;
 mod email;
 mod email_events;

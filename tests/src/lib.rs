@@ -1,6 +1,7 @@
 //! The test harness: one moto server per test binary on a free port (stopped when the binary exits),
 //! a fresh table per test so tests run in parallel, and typed helpers to send webhooks.
 
+pub mod browser;
 pub mod poller;
 pub mod wire;
 

@@ -21,7 +21,7 @@ use retention_core::email::consent::SkipReason;
 use retention_core::email::link::{unsubscribe_url, LinkSecret};
 use retention_core::email::outbox::{
     decide, default_caps, history_span, slot_spacing, Cap, Circumstances, Decision, OfferSpec,
-    OutboxKey, OutboxMessage, Status, MAX_ATTEMPTS, SLOT_TOLERANCE, STALE_CLAIM,
+    OutboxKey, OutboxMessage, Status, MAX_ATTEMPTS, SENDING_LEAD, SLOT_TOLERANCE, STALE_CLAIM,
 };
 use retention_core::email::reputation::{DayCounts, ReputationPolicy};
 use retention_core::segment::Segment;
@@ -502,7 +502,27 @@ impl Sender {
         r: Ready,
         now: DateTime<Utc>,
     ) -> Result<Sent> {
+        // Marked as handed to SES a moment before the slot, so that the write's own latency (a busy
+        // table, or moto serving one request at a time) never falls between the slot and SES: the
+        // SES call follows the slot check at once, and no sliding second holds more than the rate.
+        // A crash in that moment fails the message as interrupted rather than risk a second send.
+        let mut sending = r.claimed.clone();
+        sending.status = Status::Sending;
+        sending.updated_at = r.claimed.updated_at + Duration::milliseconds(1);
+        let mut marked = false;
         loop {
+            if !marked {
+                let lead = slot - SENDING_LEAD - Utc::now();
+                if lead > Duration::zero() {
+                    tokio::time::sleep(lead.to_std().unwrap_or_default()).await;
+                }
+                let claimed = (r.claimed.status, r.claimed.updated_at);
+                if !self.ports.outbox.transition(&sending, claimed).await? {
+                    // Another sender judged our claim stale and queued it again: it sends it, not us.
+                    return Ok(Sent::Lost);
+                }
+                marked = true;
+            }
             let wait = slot - Utc::now();
             if wait > Duration::zero() {
                 tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
@@ -515,15 +535,6 @@ impl Sender {
                 .pacer
                 .reserve(pace, 1, spacing, Utc::now())
                 .await?;
-        }
-        // Handed to SES from here on: a crash after this line may have sent it.
-        let mut sending = r.claimed.clone();
-        sending.status = Status::Sending;
-        sending.updated_at = r.claimed.updated_at + Duration::milliseconds(1);
-        let claimed = (r.claimed.status, r.claimed.updated_at);
-        if !self.ports.outbox.transition(&sending, claimed).await? {
-            // Another sender judged our claim stale and queued it again: it sends it, not us.
-            return Ok(Sent::Lost);
         }
         let claim = (sending.status, sending.updated_at);
         let mut next = sending.clone();

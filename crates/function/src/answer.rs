@@ -10,12 +10,14 @@ use lambda_http::{Body, Request, Response};
 /// - `default-src 'none'`: no scripts, frames, fonts, fetches or anything else not named below;
 /// - `style-src 'unsafe-inline'`: a page's own `<style>`, and nothing from elsewhere (the functions
 ///   serve no stylesheets, so not even `'self'`); styles cannot run code;
-/// - `img-src https:`: a store's logo, wherever the store hosts it, but only over HTTPS;
+/// - `img-src https: data:`: a store's logo, wherever the store hosts it, but only over HTTPS; and
+///   inline images, for a page's empty icon (`<link rel="icon" href="data:,">`), without which
+///   every browser asks for `/favicon.ico` and logs the 404 (a data: URL fetches nothing);
 /// - `form-action 'self'`: a form (unsubscribe, survey) posts back to us and nowhere else;
 /// - `frame-ancestors 'none'` (and `X-Frame-Options: DENY` for old browsers): no clickjacking;
 /// - `base-uri 'none'`: an injected `<base>` cannot redirect relative links and form targets.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
-     img-src https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     img-src https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Headers of HTML pages beyond the content type: the policy above, no MIME sniffing, no referrer
 /// (a page's URL may carry a customer's token), no framing, and no caching (pages are per customer).

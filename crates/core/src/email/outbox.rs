@@ -347,6 +347,10 @@ pub fn slot_spacing(rate_per_second: u32) -> Duration {
 /// How late a sender may be for its slot and still use it.
 pub const SLOT_TOLERANCE: Duration = Duration::milliseconds(20);
 
+/// How long before its slot a sender marks a message as handed to SES (`Sending`): more than the
+/// write takes, so the SES call itself is on time.
+pub const SENDING_LEAD: Duration = Duration::milliseconds(100);
+
 #[cfg(test)]
 mod tests {
     use super::*;
