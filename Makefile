@@ -11,7 +11,9 @@ export RETENTION_CONFORMANCE_DIR ?= $(abspath ../shared/conformance)
 FUNCTION ?= order-webhook
 EVENT ?= events/shopify-orders-create.json
 
-.PHONY: help venv build deploy test demo local invoke bench init-time fmt lint clean
+CHROMEDRIVER := /usr/bin/chromedriver
+
+.PHONY: help venv browser build deploy test demo local invoke bench init-time fmt lint clean
 
 help:
 	@echo "make demo    run the engine end to end on local AWS (moto)"
@@ -27,6 +29,14 @@ $(STAMP): requirements-dev.txt
 
 venv: $(STAMP)
 
+# Headless Chromium for the tests that open pages and emails as a person's browser does (Debian's
+# chromium and chromium-driver; tests/src/browser.rs). Installed only when missing.
+browser: $(CHROMEDRIVER)
+$(CHROMEDRIVER):
+	@echo "installing Debian's chromium and chromium-driver for the browser tests"
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq --no-install-recommends chromium chromium-driver
+
 # Release zips for Lambda (arm64); see scripts/build.sh and infra/.
 build: $(STAMP)
 	bash scripts/build.sh
@@ -34,7 +44,7 @@ build: $(STAMP)
 deploy: build
 	bash scripts/deploy.sh
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	cargo test --workspace --all-targets --no-fail-fast
 	cargo test --workspace --doc

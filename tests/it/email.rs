@@ -459,3 +459,81 @@ async fn quiet_hours_in_the_store_zone_and_the_cap_hold_through_dynamodb() {
     assert_eq!(r.skipped.get("capped"), Some(&1), "{r:?}");
     assert_eq!(kept_from(before, &from).await.len(), 1);
 }
+
+/// email-sender, through its `main.rs` wiring (the link secret from SSM, SES with the stage's
+/// configuration set, the built-in templates), drains every store of a scheduled tick: sends to
+/// the subscribed, skips the rest; what it sent is exactly what its role grants.
+#[tokio::test]
+async fn email_sender_sends_exactly_what_its_role_grants() {
+    let (setup, store, _) = mail_store("iam_sender", "iam-sender-shop", 50, None).await;
+    // No rate of the store's own: the sender asks SES for the account's (moto: 404, the default).
+    let (mut s, rev) = setup.get_store(&store).await.unwrap().unwrap();
+    s.mail.max_send_rate = None;
+    assert!(setup.put_store(&s, rev).await.unwrap());
+    let noon: DateTime<Utc> = "2026-12-04T12:00:00Z".parse().unwrap();
+    subscribed(&setup, &store, &ids("s", 3), noon - Duration::days(30)).await;
+    let d = deliveries(&setup);
+    d.apply(
+        &store,
+        &Change::Order(order("u-0", ConsentState::Unsubscribed, noon)),
+        &["d-u-0".to_string()],
+        noon,
+    )
+    .await
+    .unwrap();
+    let setup = Arc::new(setup);
+    queue(&qports(&setup), None, &broadcast(&store, "iam", noon))
+        .await
+        .unwrap();
+    let prefix = format!("/t/iam-sender-{}", std::process::id());
+    let parameter = format!("{prefix}/link-secret");
+    aws_sdk_ssm::Client::new(aws().sdk_config())
+        .put_parameter()
+        .name(&parameter)
+        .value("a-deployment-secret-0123456789")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+
+    let (aws, wire) = Wire::around(&aws());
+    let table = Arc::new(retention_dynamodb::Table::new(
+        retention_dynamodb::client(&aws),
+        setup.name(),
+    ));
+    let secret = retention_ssm::link_secret_from(&aws, |k| {
+        (k == retention_ssm::PARAMETER_VAR).then(|| parameter.clone())
+    })
+    .await
+    .unwrap();
+    let links = retention_ssm::LinkConfig {
+        secret,
+        public_url: "https://api.example/prod".into(),
+    };
+    let ses = retention_ses::Ses::new(retention_ses::client(&aws), Some("retention-it".into()));
+    let composer = retention_email::Composer::new(
+        retention_email::Templates::builtin(),
+        Some(retention_email::Links {
+            secret: links.secret.clone(),
+            base: links.public_url.clone(),
+        }),
+    );
+    let sender = Sender::new(
+        email_sender::ports(table.clone(), Arc::new(ses), Arc::new(composer)),
+        email_sender::config(links).unwrap(),
+    );
+    let app = email_sender::App::new(sender, table.clone());
+    let tick = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events",
+        "detail": {"now": noon}});
+    let out = email_sender::handle(&app, tick).await.unwrap();
+    assert_eq!(out["stores"]["iam-sender-shop"]["sent"], 3, "{out}");
+    assert_eq!(out["stores"]["iam-sender-shop"]["skipped"]["no_consent"], 1);
+
+    let used = wire
+        .actions()
+        .iter()
+        .map(|a| crate::infra::as_deployed(a, setup.name(), &prefix))
+        .collect();
+    crate::infra::assert_role_matches("EmailSenderFunction", &used);
+}

@@ -459,7 +459,7 @@ fn roles_grant_named_actions_on_named_resources() {
 }
 
 /// IAM actions that take no resource ARN (AWS's service authorization reference).
-const NO_RESOURCE_LEVEL: [&str; 1] = ["ses:GetAccount"];
+const NO_RESOURCE_LEVEL: [&str; 2] = ["ses:GetAccount", "ses:PutSuppressedDestination"];
 
 /// `…:parameter/retention/${Stage}/stores/*` is; `*`, `…:table/*` and `…/*/x` are not.
 fn wildcard_only_under_a_named_path(arn: &str) -> bool {
@@ -730,12 +730,18 @@ fn covered(granted: &str, used: &str) -> bool {
 
 /// What a recorded request named, in the template's terms: the test's table is `${Name}`, its SSM
 /// prefix is the stage's.
-fn as_deployed(
+pub(crate) fn as_deployed(
     (action, resource): &(String, String),
     table: &str,
     ssm_prefix: &str,
 ) -> (String, String) {
-    let resource = if action.starts_with("sqs:") {
+    let resource = if action.starts_with("ses:") {
+        // The test's configuration set is the stage's; identities and `*` are as sent.
+        match resource.strip_prefix("configuration-set/") {
+            Some(_) => "configuration-set/retention-${Stage}".to_string(),
+            None => resource.clone(),
+        }
+    } else if action.starts_with("sqs:") {
         assert!(
             resource.starts_with("scan-iam"),
             "{action} on {resource}, not the test's queue"
@@ -757,7 +763,7 @@ fn as_deployed(
 
 /// Every request the function's wiring sent is one its role allows, and every grant was used by
 /// one: what a function can reach and what it is allowed are the same set.
-fn assert_role_matches(function: &str, used: &BTreeSet<(String, String)>) {
+pub(crate) fn assert_role_matches(function: &str, used: &BTreeSet<(String, String)>) {
     let t = template();
     let granted = grants(&t, function);
     for (action, resource) in used {

@@ -52,6 +52,9 @@ impl Sent {
             }
         };
         let action = |name: &str| format!("{}:{name}", self.service);
+        if self.service == "ses" {
+            return self.ses_actions(&body);
+        }
         match op.as_str() {
             "TransactWriteItems" => body["TransactItems"]
                 .as_array()
@@ -75,6 +78,49 @@ impl Sent {
             // One IAM action covers a batch and a single message.
             "SendMessageBatch" => vec![(action("SendMessage"), resource(&body))],
             _ => vec![(action(&op), resource(&body))],
+        }
+    }
+}
+
+impl Sent {
+    /// SES v2 is a REST API: the action is the method and path. SendEmail with Raw content needs
+    /// `ses:SendEmail` and `ses:SendRawEmail`, each on the sender's identity (`identity/ADDRESS`)
+    /// and on the configuration set it names; the account's quota and suppression list take no
+    /// resource (`""`, as `Resource: "*"` reads in the role test).
+    fn ses_actions(&self, body: &serde_json::Value) -> Vec<(String, String)> {
+        let path = self.path.split('?').next().unwrap_or_default();
+        let path = path.find("/v2/").map(|i| &path[i..]).unwrap_or(path);
+        let none = |a: &str| vec![(format!("ses:{a}"), String::new())];
+        match (self.method.as_str(), path) {
+            ("POST", "/v2/email/outbound-emails") => {
+                let from = body["FromEmailAddress"].as_str().unwrap_or_default();
+                let address = from
+                    .rsplit_once('<')
+                    .map(|(_, a)| a.trim_end_matches('>'))
+                    .unwrap_or(from);
+                let mut resources = vec![format!("identity/{address}")];
+                if let Some(set) = body["ConfigurationSetName"].as_str() {
+                    resources.push(format!("configuration-set/{set}"));
+                }
+                let mut actions = vec!["ses:SendEmail"];
+                if !body["Content"]["Raw"].is_null() {
+                    actions.push("ses:SendRawEmail");
+                }
+                actions
+                    .into_iter()
+                    .flat_map(|a| resources.iter().map(move |r| (a.to_string(), r.clone())))
+                    .collect()
+            }
+            ("GET", "/v2/email/account") => none("GetAccount"),
+            ("PUT", "/v2/email/suppression/addresses") => none("PutSuppressedDestination"),
+            ("POST", "/v2/email/identities") => vec![(
+                "ses:CreateEmailIdentity".into(),
+                format!(
+                    "identity/{}",
+                    body["EmailIdentity"].as_str().unwrap_or_default()
+                ),
+            )],
+            (m, p) => vec![(format!("ses:{m} {p}"), String::new())],
         }
     }
 }

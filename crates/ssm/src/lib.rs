@@ -9,7 +9,9 @@
 
 pub mod links;
 
-pub use links::{link_config, link_secret, public_url, LinkConfig};
+pub use links::{
+    link_config, link_secret, link_secret_from, public_url, LinkConfig, PARAMETER_VAR,
+};
 
 use retention_aws::{Aws, AwsError};
 use retention_core::StoreId;
