@@ -50,7 +50,7 @@ test: $(STAMP) browser
 	cargo test --workspace --doc
 
 demo: $(STAMP)
-	cargo build --bin retention --bin order-webhook --bin churn-scan
+	cargo build --bin retention --bin order-webhook --bin churn-scan --bin customer-pages --bin email-events
 	bash scripts/demo.sh
 
 local: $(STAMP)

@@ -17,11 +17,13 @@ echo "moto on $AWS_ENDPOINT_URL (DynamoDB, one request at a time)"
 export RETENTION_SCAN_QUEUE_URL
 RETENTION_SCAN_QUEUE_URL=$("$VENV_PY" -c 'import boto3; import os; print(boto3.client("sqs", region_name=os.environ["AWS_REGION"]).create_queue(QueueName="retention-scan-jobs")["QueueUrl"])')
 WATCH_LOG=$(mktemp)
-start_functions "$WATCH_LOG"
-echo "Lambda emulator (cargo lambda watch) on 127.0.0.1:$LAMBDA_PORT"
-# Signed links (unsubscribe, surveys): the deployment's secret and where customer-pages answers.
+# Signed links (unsubscribe, surveys): the deployment's secret and where customer-pages answers; the
+# functions read them too, so they are set before the emulator starts.
+LAMBDA_PORT=$(free_port)
 export RETENTION_LINK_SECRET=demo-link-secret-not-for-production
 export RETENTION_PUBLIC_URL="http://127.0.0.1:${LAMBDA_PORT}/lambda-url/customer-pages"
+start_functions "$WATCH_LOG"
+echo "Lambda emulator (cargo lambda watch) on 127.0.0.1:$LAMBDA_PORT"
 
 say "retention init, store add"
 retention init
@@ -119,6 +121,28 @@ if [[ -n ${RISKIEST:-} ]]; then
   done
   echo "previews of every template for customer $RISKIEST in target/demo/previews/"
 fi
+
+say "Email: the customer clicks unsubscribe (the link taken from the email SES kept), through customer-pages"
+UNSUB=$("$VENV_PY" scripts/unsubscribe_link.py "$AWS_ENDPOINT_URL" hello@demo-shop.example)
+echo "List-Unsubscribe: $UNSUB"
+curl -s -o /dev/null -w "GET  (a link scanner, or the confirm page): %{http_code}; changes nothing\n" "$UNSUB"
+curl -s -o /dev/null -w "POST (RFC 8058 one-click): %{http_code}; consent withdrawn\n" \
+  -X POST -H 'content-type: application/x-www-form-urlencoded' --data 'List-Unsubscribe=One-Click' "$UNSUB"
+BAD=${UNSUB%?}; [[ ${UNSUB: -1} == A ]] && BAD+=B || BAD+=A
+curl -s -o /dev/null -w "a tampered link: %{http_code}; changes nothing\n" -X POST "$BAD"
+retention email queue --store demo-shop --template win-back --all --key winback-demo-2 \
+  --now 2026-12-05T12:00:00Z >/dev/null
+echo "a second broadcast, after the unsubscribe:"
+retention email send --store demo-shop --now 2026-12-06T12:00:00Z
+
+say "Email: SES reports a permanent bounce and a complaint; email-events suppresses the addresses"
+for e in bounce-permanent complaint; do
+  cargo lambda invoke email-events --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+    --data-file "events/ses/$e.eventbridge.json"
+  echo
+done
+retention email suppressions --store demo-shop
+retention email status --store demo-shop
 
 say "Function logs (structured JSON: one line per request, one per scan job)"
 grep '"function":"order-webhook"' "$WATCH_LOG" | tail -2 || true

@@ -27,9 +27,10 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Starts `cargo lambda watch` (the Lambda runtime emulator) on a free port and waits until it listens.
+# Starts `cargo lambda watch` (the Lambda runtime emulator) on $LAMBDA_PORT (a free one when unset)
+# and waits until it listens.
 start_functions() {
-  LAMBDA_PORT=$(free_port)
+  LAMBDA_PORT=${LAMBDA_PORT:-$(free_port)}
   cargo lambda watch --quiet --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" >"${1:-/dev/null}" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 300); do
