@@ -30,6 +30,11 @@ impl Cli {
             .args(args)
             .envs(retention_tests::aws_env())
             .env("RETENTION_TABLE", &self.table)
+            .env("RETENTION_LINK_SECRET", "cli-test-link-secret-0123456789")
+            .env(
+                "RETENTION_PUBLIC_URL",
+                "http://127.0.0.1:9000/lambda-url/customer-pages",
+            )
             .output()
             .unwrap()
     }
@@ -780,4 +785,181 @@ fn email_suppressions_and_status_show_what_ses_reported() {
 
     let err = cli.fails(&["email", "suppressions", "--store", "nope"]);
     assert!(err.contains("no store nope"), "{err}");
+}
+
+/// The operator's broadcast end to end: branding (bad values refused, naming the option), a history
+/// with consent and first names imported, a broadcast queued twice (once), the sender's drain (the
+/// consenting customer only), the outbox as JSON, and a preview that escapes what a customer typed.
+#[test]
+fn email_queue_send_outbox_and_preview_through_the_cli() {
+    let cli = Cli::new("email");
+    cli.ok(&[
+        "store",
+        "add",
+        "--store",
+        "mail-shop",
+        "--platform",
+        "generic",
+        "--webhook-secret",
+        "mail-shop-secret",
+        "--name",
+        "Mail Shop",
+        "--currency",
+        "USD",
+    ]);
+    let bad = cli.fails(&[
+        "store",
+        "set",
+        "--store",
+        "mail-shop",
+        "--brand-color",
+        "teal",
+    ]);
+    assert!(
+        bad.contains("brand-color") || bad.contains("#RRGGBB"),
+        "{bad}"
+    );
+    let bad = cli.fails(&[
+        "store",
+        "set",
+        "--store",
+        "mail-shop",
+        "--quiet-hours",
+        "9pm-8am",
+    ]);
+    assert!(bad.to_lowercase().contains("quiet"), "{bad}");
+    cli.ok(&[
+        "store",
+        "set",
+        "--store",
+        "mail-shop",
+        "--from-email",
+        "hello@mail-shop.example",
+        "--postal-address",
+        "1 Main St, Springfield",
+        "--brand-color",
+        "#0a7c59",
+        "--logo-url",
+        "https://mail-shop.example/logo.png",
+        "--max-send-rate",
+        "20",
+    ]);
+    let csv = cli.file(
+        "mail.csv",
+        "customer_id,email,order_id,created_at,total,currency,first_name,accepts_marketing\n\
+         c1,ada@example.com,o1,2026-10-01,20.00,USD,<b>Ada</b>,yes\n\
+         c2,bob@example.com,o2,2026-10-02,30.00,USD,Bob,no\n",
+    );
+    cli.ok(&["import", "--store", "mail-shop", &csv]);
+
+    let unknown = cli.fails(&[
+        "email",
+        "queue",
+        "--store",
+        "mail-shop",
+        "--template",
+        "dog-offer",
+        "--all",
+    ]);
+    assert!(unknown.contains("dog-offer"), "{unknown}");
+    let bad_now = cli.fails(&[
+        "email",
+        "send",
+        "--store",
+        "mail-shop",
+        "--now",
+        "yesterday",
+    ]);
+    assert!(
+        bad_now.contains("--now") || bad_now.contains("yesterday"),
+        "{bad_now}"
+    );
+    let now = "2026-12-04T12:00:00Z";
+    let queue = [
+        "email",
+        "queue",
+        "--store",
+        "mail-shop",
+        "--template",
+        "win-back",
+        "--all",
+        "--key",
+        "cli-1",
+        "--now",
+        now,
+    ];
+    cli.ok(&queue);
+    cli.ok(&queue);
+    cli.ok(&["email", "verify-sender", "--store", "mail-shop"]);
+    let sent = cli.ok(&["email", "send", "--store", "mail-shop", "--now", now]);
+    assert!(sent.contains("1 sent"), "{sent}");
+    assert!(sent.contains("no_consent"), "{sent}");
+    let again = cli.ok(&["email", "send", "--store", "mail-shop", "--now", now]);
+    assert!(again.contains("0 sent"), "{again}");
+
+    let rows: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["email", "outbox", "--store", "mail-shop", "--json"]))
+            .unwrap();
+    let mut got: Vec<(String, String, String, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (s("customer_id"), s("email"), s("status"), s("reason"))
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "c1".into(),
+                "ada@example.com".into(),
+                "sent".into(),
+                String::new()
+            ),
+            (
+                "c2".into(),
+                "bob@example.com".into(),
+                "skipped".into(),
+                "no_consent".into()
+            ),
+        ]
+    );
+
+    let out = cli.dir.join("preview.html");
+    let out = out.to_string_lossy();
+    cli.ok(&[
+        "email",
+        "preview",
+        "--store",
+        "mail-shop",
+        "--template",
+        "win-back",
+        "--customer",
+        "c1",
+        "--out",
+        &out,
+    ]);
+    let html = std::fs::read_to_string(&*out).unwrap();
+    assert!(
+        html.contains("&lt;b&gt;Ada&lt;&#x2f;b&gt;"),
+        "the first name stays text"
+    );
+    assert!(!html.contains("<b>Ada</b>"));
+    assert!(html.contains("1 Main St, Springfield"));
+    let missing = cli.fails(&[
+        "email",
+        "preview",
+        "--store",
+        "mail-shop",
+        "--template",
+        "win-back",
+        "--customer",
+        "c9",
+        "--out",
+        &out,
+    ]);
+    assert!(missing.contains("c9"), "{missing}");
 }
