@@ -395,6 +395,12 @@ async fn a_sender_killed_mid_batch_leaves_nothing_sent_twice() {
         "{after_kill} sent before the kill"
     );
 
+    // What the kill left: messages handed to SES (`sending`: SES may have them) and messages only
+    // claimed (certainly not sent).
+    let at_kill = table.messages(&store).await.unwrap();
+    let count = |st: Status| at_kill.iter().filter(|m| m.status == st).count();
+    let (sending, claimed) = (count(Status::Sending), count(Status::Claimed));
+
     // The next scheduled drain, once the dead sender's claims are stale (10 minutes).
     let second = table_sender(&table, ses(), Arc::new(Plain));
     let r = second
@@ -417,10 +423,16 @@ async fn a_sender_killed_mid_batch_leaves_nothing_sent_twice() {
     let sent = msgs.iter().filter(|m| m.status == Status::Sent).count();
     let interrupted = msgs.len() - sent;
     // Only what was in flight at the kill is failed as interrupted (SES may have it: never twice);
-    // what was claimed but not yet handed to SES is queued again and sent by the next drain.
-    assert!(interrupted <= 1, "{r:?}");
-    assert_eq!(r.interrupted as usize, interrupted);
-    assert!(r.requeued > 0, "{r:?}");
+    // what was claimed but not yet handed to SES is queued again and sent by the next drain. How
+    // many were in flight depends on how busy moto was (the test suite shares it), so the check is
+    // against what the kill left, not a fixed number.
+    assert_eq!(r.interrupted as usize, sending, "{r:?}");
+    assert_eq!(interrupted, sending, "{r:?}");
+    assert_eq!(r.requeued as usize, claimed, "{r:?}");
+    assert!(
+        claimed > 0,
+        "the kill left messages claimed but not handed to SES: {r:?}"
+    );
     assert_eq!(sent, 6 - interrupted);
     assert!(kept.len() >= sent && kept.len() <= sent + interrupted);
 }
