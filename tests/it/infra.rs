@@ -512,6 +512,7 @@ const NO_STORE: &str = "no-such-store";
 struct Handlers {
     order_webhook: order_webhook::App,
     coupon_issuer: coupon_issuer::Issuer,
+    customer_pages: customer_pages::App,
 }
 
 impl Handlers {
@@ -526,6 +527,10 @@ impl Handlers {
                 Default::default(),
                 Duration::ZERO,
             ),
+            customer_pages: customer_pages::App::new(
+                customer_pages::ports(std::sync::Arc::new(fresh_table("infra-routes").await)),
+                retention_core::email::link::LinkSecret::new("infra-routes-link-secret").unwrap(),
+            ),
         }
     }
 
@@ -537,6 +542,7 @@ impl Handlers {
         let resp = match binary {
             "order-webhook" => order_webhook::handle(&self.order_webhook, req).await,
             "coupon-issuer" => coupon_issuer::handle(&self.coupon_issuer, req).await,
+            "customer-pages" => customer_pages::handle(&self.customer_pages, req).await,
             _ => return None,
         }
         .expect("infallible");
@@ -569,6 +575,8 @@ fn cases(binary: &str, path: &str) -> Vec<(String, String)> {
                 )
             })
             .collect(),
+        // A token that is no token: the page that says so (HTML, so no JSON error).
+        "customer-pages" => vec![(path.replace("{token}", "not-a-token"), "400 ".to_string())],
         _ => vec![(fill(path), format!("404 unknown store {NO_STORE}"))],
     }
 }
