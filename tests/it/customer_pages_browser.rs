@@ -34,7 +34,7 @@ fn at(s: &str) -> DateTime<Utc> {
 /// The function's handler on `table`, served over HTTP as `cargo lambda watch` serves it.
 async fn serve_function(table: &Table) -> Server {
     let app = Arc::new(App::new(
-        customer_pages::ports(Arc::new(table.clone())),
+        customer_pages::ports(Arc::new(table.clone()), None),
         secret(),
     ));
     Server::start(move |req| {

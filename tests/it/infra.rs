@@ -528,7 +528,7 @@ impl Handlers {
                 Duration::ZERO,
             ),
             customer_pages: customer_pages::App::new(
-                customer_pages::ports(std::sync::Arc::new(fresh_table("infra-routes").await)),
+                customer_pages::ports(std::sync::Arc::new(fresh_table("infra-routes").await), None),
                 retention_core::email::link::LinkSecret::new("infra-routes-link-secret").unwrap(),
             ),
         }

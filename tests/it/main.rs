@@ -15,6 +15,7 @@ mod infra;
 mod lambda_config;
 mod local_aws;
 mod ordering;
+mod platform_consent;
 mod redaction;
 mod requests;
 mod scan_runs;

@@ -283,6 +283,42 @@ pub trait ConsentChanges: Send + Sync {
     ) -> Result<bool>;
 }
 
+/// What telling the store's platform about a withdrawn consent came to. The local withdrawal has
+/// already happened and stands whatever this says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsentSync {
+    /// The platform recorded the customer as unsubscribed.
+    Sent,
+    /// There was nothing to tell: no credentials stored for the store, or a guest with no account
+    /// on the platform. Says which.
+    Skipped(String),
+    /// The platform could not be told, after its retries; says why.
+    Failed(String),
+}
+
+impl ConsentSync {
+    /// The word a log line carries.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ConsentSync::Sent => "sent",
+            ConsentSync::Skipped(_) => "skipped",
+            ConsentSync::Failed(_) => "failed",
+        }
+    }
+}
+
+/// The store's own platform (Shopify, WooCommerce) told that a customer unsubscribed here, so the
+/// store's other tools stop mailing them too.
+#[async_trait]
+pub trait PlatformConsent: Send + Sync {
+    async fn unsubscribed(
+        &self,
+        store: &Store,
+        customer: &CustomerId,
+        at: DateTime<Utc>,
+    ) -> ConsentSync;
+}
+
 /// A store's suppression list: the authority on who must not be written to again.
 #[async_trait]
 pub trait Suppressions: Send + Sync {
@@ -331,7 +367,8 @@ pub trait Outbox: Send + Sync {
     /// Writes the message unless its key is there already; true when it was new.
     async fn enqueue(&self, message: &OutboxMessage) -> Result<bool>;
     async fn message(&self, store: &StoreId, key: &OutboxKey) -> Result<Option<OutboxMessage>>;
-    /// Pending messages (queued, deferred, sending) due at or before `now`, soonest first.
+    /// Pending messages listed at or before `now` ([`OutboxMessage::listed_at`]: due, or a claim
+    /// gone stale), soonest first.
     async fn due(
         &self,
         store: &StoreId,

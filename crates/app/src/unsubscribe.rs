@@ -3,9 +3,14 @@
 //! customer's marketing consent at once (the one-click POST, the page's button). Both verify the
 //! signed token first; a link that does not verify, or names a store or customer we do not know,
 //! is [`Refused`] and nothing is written.
+//!
+//! When the store's platform is wired in ([`UnsubscribePorts::platform`]), `confirm` then tells it
+//! too (Shopify's `customerEmailMarketingConsentUpdate`, WooCommerce's customer meta), best effort:
+//! the withdrawal here is already written and stands if the platform fails, and the answer says
+//! what the platform call came to so the log line records it (docs/platform-consent.md).
 
 use crate::error::Result;
-use crate::ports::{ConsentChanges, Customers, StoreDirectory};
+use crate::ports::{ConsentChanges, ConsentSync, Customers, PlatformConsent, StoreDirectory};
 use chrono::{DateTime, Utc};
 use retention_core::email::link::{Claims, LinkError, LinkSecret, Purpose};
 use retention_core::store::Store;
@@ -19,6 +24,8 @@ pub struct UnsubscribePorts {
     pub stores: Arc<dyn StoreDirectory>,
     pub customers: Arc<dyn Customers>,
     pub consent: Arc<dyn ConsentChanges>,
+    /// The store's platform, told after the withdrawal is written; `None`: nobody else is told.
+    pub platform: Option<Arc<dyn PlatformConsent>>,
 }
 
 /// Why a link is refused: the customer's fault or the link's, never ours.
@@ -40,6 +47,8 @@ pub struct Subscriber {
     pub email: Option<Email>,
     /// When they had unsubscribed before this request (`open` only: `confirm` reads no profile).
     pub unsubscribed_at: Option<DateTime<Utc>>,
+    /// What telling the platform came to (`confirm` only, when a platform is wired in).
+    pub platform: Option<ConsentSync>,
 }
 
 /// A link followed: whose it is, or why it is refused.
@@ -89,6 +98,7 @@ impl Unsubscribes {
             customer: claims.customer,
             email: profile.person.email,
             unsubscribed_at: profile.unsubscribed_at,
+            platform: None,
         }))
     }
 
@@ -106,11 +116,18 @@ impl Unsubscribes {
         {
             return Ok(Err(Refused::Unknown));
         }
+        // Every confirmation is passed on, not only the first: the platform takes it as a no-op
+        // when it has it already, and a later click retries one that failed.
+        let platform = match &self.ports.platform {
+            Some(p) => Some(p.unsubscribed(&store, &claims.customer, now).await),
+            None => None,
+        };
         Ok(Ok(Subscriber {
             store,
             customer: claims.customer,
             email: None,
             unsubscribed_at: None,
+            platform,
         }))
     }
 }
@@ -171,6 +188,7 @@ mod tests {
                 stores: memory.clone(),
                 customers: memory.clone(),
                 consent: memory.clone(),
+                platform: None,
             },
             secret(),
         );
@@ -230,6 +248,56 @@ mod tests {
             assert_eq!(u.confirm(&t, now).await.unwrap(), Err(Refused::Unknown));
         }
         assert_eq!(unsubscribed_at(&memory, &store, &customer).await, None);
+    }
+
+    /// A platform that fails, and remembers whom it was told about.
+    #[derive(Default)]
+    struct DownPlatform(std::sync::Mutex<Vec<(StoreId, CustomerId, DateTime<Utc>)>>);
+
+    #[async_trait::async_trait]
+    impl PlatformConsent for DownPlatform {
+        async fn unsubscribed(
+            &self,
+            store: &Store,
+            customer: &CustomerId,
+            at: DateTime<Utc>,
+        ) -> ConsentSync {
+            self.0
+                .lock()
+                .unwrap()
+                .push((store.id.clone(), customer.clone(), at));
+            ConsentSync::Failed("HTTP 500".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_platform_is_told_after_the_withdrawal_and_its_failure_changes_nothing_here() {
+        let (memory, _, store, customer) = setup();
+        let platform = Arc::new(DownPlatform::default());
+        let u = Unsubscribes::new(
+            UnsubscribePorts {
+                stores: memory.clone(),
+                customers: memory.clone(),
+                consent: memory.clone(),
+                platform: Some(platform.clone()),
+            },
+            secret(),
+        );
+        let now = at("2026-12-04T10:00:00Z");
+        let token = Claims::unsubscribe(&store, &customer).sign(&secret());
+        let s = u.confirm(&token, now).await.unwrap().unwrap();
+        assert_eq!(s.platform, Some(ConsentSync::Failed("HTTP 500".into())));
+        assert_eq!(unsubscribed_at(&memory, &store, &customer).await, Some(now));
+        assert_eq!(
+            *platform.0.lock().unwrap(),
+            vec![(store.clone(), customer.clone(), now)]
+        );
+        // A refused link reaches no platform; a GET tells it nothing either.
+        let forged = Claims::unsubscribe(&store, &customer)
+            .sign(&LinkSecret::new("not the deployment's secret!").unwrap());
+        assert!(u.confirm(&forged, now).await.unwrap().is_err());
+        u.open(&token, now).await.unwrap().unwrap();
+        assert_eq!(platform.0.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use retention_app::ports::{ConsentSync, PlatformConsent};
 use retention_app::unsubscribe::{masked, Refused, Subscriber};
 pub use retention_app::unsubscribe::{UnsubscribePorts, Unsubscribes};
 use retention_core::email::link::LinkSecret;
@@ -49,12 +50,17 @@ static ROUTES: LazyLock<Router<Route>> = LazyLock::new(|| {
         .route(Method::POST, "/u/{token}", Route::Confirm)
 });
 
-/// The ports on the one table: the wiring `main.rs` uses.
-pub fn ports(table: Arc<retention_dynamodb::Table>) -> UnsubscribePorts {
+/// The ports on the one table, and the store's platform to tell when one is given: the wiring
+/// `main.rs` uses.
+pub fn ports(
+    table: Arc<retention_dynamodb::Table>,
+    platform: Option<Arc<dyn PlatformConsent>>,
+) -> UnsubscribePorts {
     UnsubscribePorts {
         stores: table.clone(),
         customers: table.clone(),
         consent: table,
+        platform,
     }
 }
 
@@ -224,7 +230,23 @@ pub async fn process(app: &App, req: &Request, log: &mut RequestLog) -> Outcome 
                 Ok(Err(r)) => refused(r),
                 Ok(Ok(s)) => {
                     log.store(&s.store.id);
-                    Outcome::answered("unsubscribed", html(StatusCode::OK, app.pages.done(&s)))
+                    // The platform's part is best effort: the customer is unsubscribed here
+                    // whatever it says, and the log line tells the operator what it came to.
+                    let page = html(StatusCode::OK, app.pages.done(&s));
+                    match &s.platform {
+                        None => Outcome::answered("unsubscribed", page),
+                        Some(ConsentSync::Sent) => {
+                            Outcome::answered("unsubscribed; platform told", page)
+                        }
+                        Some(ConsentSync::Skipped(why)) => {
+                            Outcome::answered("unsubscribed; platform not told", page)
+                                .with_detail(why)
+                        }
+                        Some(ConsentSync::Failed(why)) => {
+                            Outcome::answered("unsubscribed; platform call failed", page)
+                                .with_detail(why)
+                        }
+                    }
                 }
             }
         }

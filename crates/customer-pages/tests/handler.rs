@@ -64,6 +64,7 @@ impl Fixture {
             stores: memory.clone(),
             customers: memory.clone(),
             consent: memory.clone(),
+            platform: None,
         };
         let app = App::new(ports, secret()).with_clock(retention_function::fixed_clock(now()));
         Self {

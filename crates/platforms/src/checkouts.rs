@@ -1,56 +1,27 @@
 //! The `Checkouts` port: a new coupon is created on the store's own platform, with the store's
 //! credentials from the `PlatformSecrets` port, one client per store and warm instance.
 
-use crate::{Credentials, PlatformClient, PlatformError, RetryPolicy};
+use crate::clients::StoreClients;
+use crate::{PlatformError, RetryPolicy};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use retention_app::ports::{Checkouts, PlatformSecrets};
-use retention_app::TtlCache;
 use retention_core::coupon::{CheckoutSync, Coupon};
 use retention_core::store::Store;
-use retention_core::StoreId;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Creates coupons on Shopify and WooCommerce checkouts.
 pub struct PlatformCheckouts {
-    secrets: Arc<dyn PlatformSecrets>,
-    retry: RetryPolicy,
-    /// `None` cached too: a store without credentials costs one SSM read per TTL, not per coupon.
-    clients: TtlCache<StoreId, Option<Arc<PlatformClient>>>,
+    clients: StoreClients,
 }
 
 impl PlatformCheckouts {
     /// `ttl` bounds how long a warm instance keeps a store's client (and so its credentials).
     pub fn new(secrets: Arc<dyn PlatformSecrets>, retry: RetryPolicy, ttl: Duration) -> Self {
         Self {
-            secrets,
-            retry,
-            clients: TtlCache::new(ttl),
+            clients: StoreClients::new(secrets, retry, ttl),
         }
-    }
-
-    async fn client(&self, store: &StoreId) -> Result<Option<Arc<PlatformClient>>, String> {
-        self.clients
-            .get_or_fetch(
-                store,
-                |_| true,
-                || async {
-                    let secret = self
-                        .secrets
-                        .platform_secret(store)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    match secret {
-                        None => Ok(None),
-                        Some(secret) => Ok(Some(Arc::new(PlatformClient::with_retry(
-                            Credentials::from_json(&secret).map_err(|e| e.to_string())?,
-                            self.retry,
-                        )))),
-                    }
-                },
-            )
-            .await
     }
 }
 
@@ -61,7 +32,7 @@ impl Checkouts for PlatformCheckouts {
             tracing::warn!(store = %store.id, code = %coupon.code, error, "coupon not created on the platform");
             CheckoutSync::Failed { error, at: now }
         };
-        let client = match self.client(&store.id).await {
+        let client = match self.clients.get(&store.id).await {
             Ok(Some(c)) => c,
             Ok(None) => {
                 return failed(format!(
@@ -76,7 +47,6 @@ impl Checkouts for PlatformCheckouts {
                 remote_id: created.remote_id,
             },
             Err(e @ PlatformError::Unauthorized(_)) => {
-                // A rotated token: read it again next time instead of caching the dead one.
                 self.clients.forget(&store.id);
                 failed(e.to_string())
             }

@@ -1,6 +1,9 @@
 //! Creates coupons where the store's customers pay, so its own checkout accepts them: Shopify
 //! through the Admin GraphQL API (`discountCodeBasicCreate`, `discountCodeFreeShippingCreate`),
-//! WooCommerce through its REST API (`POST /wp-json/wc/v3/coupons`).
+//! WooCommerce through its REST API (`POST /wp-json/wc/v3/coupons`). And tells the platform when a
+//! customer unsubscribes through our link, so the store's other tools stop mailing them too
+//! (Shopify's `customerEmailMarketingConsentUpdate`, WooCommerce's `PUT /wp-json/wc/v3/customers/<id>`
+//! with our consent meta; see [`consent`] and docs/platform-consent.md).
 //!
 //! Its own crate because it is the only code that speaks HTTP to third parties: `reqwest` stays out
 //! of the functions that do not need it. Credentials are `SecretString`s from SSM (see
@@ -11,13 +14,18 @@
 //! message the coupon's checkout state keeps.
 
 pub mod checkouts;
+mod clients;
+pub mod consent;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod shopify;
 pub mod woocommerce;
 
 pub use checkouts::PlatformCheckouts;
+use chrono::{DateTime, Utc};
+pub use consent::PlatformConsents;
 use retention_core::coupon::Coupon;
+use retention_core::CustomerId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::time::Duration;
@@ -108,7 +116,7 @@ pub enum PlatformError {
     Unauthorized(String),
     #[error("still rate-limited after {0} attempts")]
     RateLimited(u32),
-    #[error("the platform refused the coupon: {0}")]
+    #[error("the platform refused the request: {0}")]
     Rejected(String),
     #[error("the platform failed: {0}")]
     Unavailable(String),
@@ -158,6 +166,25 @@ pub(crate) enum Attempt<T> {
     Fail(PlatformError),
 }
 
+impl<T> Attempt<T> {
+    /// What a finished exchange's answer comes to; retries and failures pass through unchanged.
+    pub(crate) fn then<U>(self, f: impl FnOnce(T) -> Attempt<U>) -> Attempt<U> {
+        match self {
+            Attempt::Done(t) => f(t),
+            Attempt::Retry {
+                after,
+                rate_limited,
+                why,
+            } => Attempt::Retry {
+                after,
+                rate_limited,
+                why,
+            },
+            Attempt::Fail(e) => Attempt::Fail(e),
+        }
+    }
+}
+
 pub(crate) fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
     let v = resp.headers().get("retry-after")?.to_str().ok()?;
     let secs: f64 = v.trim().parse().ok()?;
@@ -205,11 +232,8 @@ impl PlatformClient {
     /// with it. Creating a code the platform already has counts as success.
     #[tracing::instrument(skip_all, fields(store = %coupon.store, code = %coupon.code))]
     pub async fn create_coupon(&self, coupon: &Coupon) -> Result<Created, PlatformError> {
-        let started = std::time::Instant::now();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let outcome = match &self.credentials {
+        self.retrying(|| async {
+            match &self.credentials {
                 Credentials::Shopify {
                     shop_url,
                     access_token,
@@ -223,9 +247,70 @@ impl PlatformClient {
                     woocommerce::create(&self.http, base_url, consumer_key, consumer_secret, coupon)
                         .await
                 }
-            };
-            match outcome {
-                Attempt::Done(created) => return Ok(created),
+            }
+        })
+        .await
+    }
+
+    /// Records on the platform that `customer` withdrew their email marketing consent at `at`.
+    /// `Ok(false)`: the customer has no account there to record it on (a guest checkout).
+    /// Saying it again is harmless: the platform keeps the state it already had.
+    #[tracing::instrument(skip_all, fields(customer = %customer))]
+    pub async fn unsubscribe(
+        &self,
+        customer: &CustomerId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, PlatformError> {
+        match &self.credentials {
+            Credentials::Shopify {
+                shop_url,
+                access_token,
+                api_version,
+            } => {
+                let Some(gid) = shopify::customer_gid(customer) else {
+                    return Ok(false);
+                };
+                self.retrying(|| {
+                    shopify::unsubscribe(&self.http, shop_url, api_version, access_token, &gid, at)
+                })
+                .await?;
+            }
+            Credentials::Woocommerce {
+                base_url,
+                consumer_key,
+                consumer_secret,
+            } => {
+                let Some(id) = woocommerce::customer_number(customer) else {
+                    return Ok(false);
+                };
+                self.retrying(|| {
+                    woocommerce::unsubscribe(
+                        &self.http,
+                        base_url,
+                        consumer_key,
+                        consumer_secret,
+                        id,
+                        at,
+                    )
+                })
+                .await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs one exchange until it is done, fails, or the retry policy gives up.
+    async fn retrying<T, F, Fut>(&self, exchange: F) -> Result<T, PlatformError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Attempt<T>>,
+    {
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match exchange().await {
+                Attempt::Done(done) => return Ok(done),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry {
                     after,

@@ -250,6 +250,9 @@ pub fn shopify_check(r: &Recorded) -> Result<(), String> {
     let query = field(&r.body, "query")?
         .as_str()
         .ok_or("query is not a string")?;
+    if query.contains("customerEmailMarketingConsentUpdate") {
+        return shopify_consent_check(query, &r.body);
+    }
     let (var, input) = if query
         .contains("discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount)")
         && query.contains("$basicCodeDiscount: DiscountCodeBasicInput!")
@@ -294,13 +297,7 @@ pub fn shopify_check(r: &Recorded) -> Result<(), String> {
     if let Some(c) = sel.get("customers") {
         only_keys(c, "customerSelection.customers", &["add", "remove"])?;
         let ids = c["add"].as_array().ok_or("customers.add must be a list")?;
-        if ids.is_empty()
-            || !ids.iter().all(|i| {
-                i.as_str()
-                    .and_then(|s| s.strip_prefix("gid://shopify/Customer/"))
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            })
-        {
+        if ids.is_empty() || !ids.iter().all(is_customer_gid) {
             return Err("customers.add must hold gid://shopify/Customer/<id> ids".into());
         }
     } else if sel.get("all") != Some(&Value::Bool(true)) {
@@ -360,6 +357,91 @@ pub fn shopify_check(r: &Recorded) -> Result<(), String> {
         return Err("destination must be { all: true }".into());
     }
     Ok(())
+}
+
+fn is_customer_gid(v: &Value) -> bool {
+    v.as_str()
+        .and_then(|s| s.strip_prefix("gid://shopify/Customer/"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `customerEmailMarketingConsentUpdate(input: CustomerEmailMarketingConsentUpdateInput!)`: the
+/// customer's gid and a `CustomerEmailMarketingConsentInput` whose state is one of the three the
+/// mutation accepts (Admin API 2025-01).
+fn shopify_consent_check(query: &str, body: &Value) -> Result<(), String> {
+    if !query.contains("customerEmailMarketingConsentUpdate(input: $input)")
+        || !query.contains("$input: CustomerEmailMarketingConsentUpdateInput!")
+    {
+        return Err(format!("not the documented consent mutation: {query}"));
+    }
+    if !query.contains("userErrors") {
+        return Err("the mutation must select userErrors".into());
+    }
+    let input = field(body, "variables.input")?;
+    only_keys(input, "input", &["customerId", "emailMarketingConsent"])?;
+    if !is_customer_gid(field(input, "customerId")?) {
+        return Err("customerId must be gid://shopify/Customer/<id>".into());
+    }
+    let consent = field(input, "emailMarketingConsent")?;
+    only_keys(
+        consent,
+        "emailMarketingConsent",
+        &[
+            "consentUpdatedAt",
+            "marketingOptInLevel",
+            "marketingState",
+            "sourceLocationId",
+        ],
+    )?;
+    if !matches!(
+        field(consent, "marketingState")?.as_str(),
+        Some("SUBSCRIBED" | "UNSUBSCRIBED" | "PENDING")
+    ) {
+        return Err("marketingState must be SUBSCRIBED, UNSUBSCRIBED or PENDING".into());
+    }
+    if let Some(at) = consent.get("consentUpdatedAt") {
+        if !is_rfc3339(at) {
+            return Err("consentUpdatedAt must be an ISO 8601 DateTime".into());
+        }
+    }
+    if let Some(level) = consent.get("marketingOptInLevel") {
+        if !matches!(
+            level.as_str(),
+            Some("SINGLE_OPT_IN" | "CONFIRMED_OPT_IN" | "UNKNOWN")
+        ) {
+            return Err(
+                "marketingOptInLevel must be SINGLE_OPT_IN, CONFIRMED_OPT_IN or UNKNOWN".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The consent mutation's answer for the customer of `request` (its gid echoed, state as asked).
+pub fn shopify_consent_updated(request: &Recorded) -> Answer {
+    let input = &request.body["variables"]["input"];
+    Answer::json(
+        200,
+        json!({ "data": { "customerEmailMarketingConsentUpdate": {
+            "customer": { "id": input["customerId"], "emailMarketingConsent": {
+                "marketingState": input["emailMarketingConsent"]["marketingState"],
+                "consentUpdatedAt": input["emailMarketingConsent"]["consentUpdatedAt"],
+            } },
+            "userErrors": []
+        } } }),
+    )
+}
+
+/// A customer Shopify does not have (deleted since, or another shop's).
+pub fn shopify_consent_unknown_customer() -> Answer {
+    Answer::json(
+        200,
+        json!({ "data": { "customerEmailMarketingConsentUpdate": {
+            "customer": null,
+            "userErrors": [{ "field": ["input", "customerId"], "code": "INVALID",
+                "message": "Customer does not exist" }]
+        } } }),
+    )
 }
 
 pub fn shopify_created(id: u64) -> Answer {
@@ -436,14 +518,91 @@ const WOO_FIELDS: &[&str] = &[
     "meta_data",
 ];
 
+/// Writable properties of the WooCommerce v3 customer resource.
+const WOO_CUSTOMER_FIELDS: &[&str] = &[
+    "email",
+    "first_name",
+    "last_name",
+    "username",
+    "password",
+    "billing",
+    "shipping",
+    "meta_data",
+];
+
+/// The documented shape of `POST /wp-json/wc/v3/coupons` and `PUT /wp-json/wc/v3/customers/<id>`.
 pub fn woo_check(r: &Recorded) -> Result<(), String> {
-    use base64::Engine;
-    if r.method != "POST" || r.path != "/wp-json/wc/v3/coupons" {
-        return Err(format!(
-            "{} {} is not POST /wp-json/wc/v3/coupons",
+    woo_auth_check(r)?;
+    let customer = r
+        .path
+        .strip_prefix("/wp-json/wc/v3/customers/")
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+    match (r.method.as_str(), customer) {
+        ("POST", _) if r.path == "/wp-json/wc/v3/coupons" => woo_coupon_check(r),
+        ("PUT" | "POST" | "PATCH", Some(_)) => woo_customer_check(r),
+        _ => Err(format!(
+            "{} {} is neither POST /wp-json/wc/v3/coupons nor PUT /wp-json/wc/v3/customers/<id>",
             r.method, r.path
-        ));
+        )),
     }
+}
+
+fn woo_customer_check(r: &Recorded) -> Result<(), String> {
+    only_keys(&r.body, "the customer", WOO_CUSTOMER_FIELDS)?;
+    if let Some(meta) = r.body.get("meta_data") {
+        let list = meta.as_array().ok_or("meta_data must be a list")?;
+        for m in list {
+            only_keys(m, "a meta_data entry", &["id", "key", "value"])?;
+            if field(m, "key")?.as_str().is_none_or(|k| k.is_empty()) {
+                return Err("a meta_data key must be a non-empty string".into());
+            }
+            if field(m, "key")?
+                .as_str()
+                .is_some_and(|k| k.starts_with('_'))
+            {
+                return Err(
+                    "meta keys starting with _ are protected: the REST API ignores them".into(),
+                );
+            }
+            field(m, "value")?;
+        }
+    }
+    Ok(())
+}
+
+/// The customer resource WooCommerce answers an update with (the meta it was sent, with ids).
+pub fn woo_customer_updated(request: &Recorded) -> Answer {
+    let id: u64 = request
+        .path
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let meta: Vec<Value> = request.body["meta_data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .enumerate()
+                .map(|(i, m)| json!({ "id": 9000 + i, "key": m["key"], "value": m["value"] }))
+                .collect()
+        })
+        .unwrap_or_default();
+    Answer::json(
+        200,
+        json!({ "id": id, "email": "customer@example.com", "role": "customer",
+                "date_modified": "2026-12-04T10:00:00", "meta_data": meta }),
+    )
+}
+pub fn woo_customer_not_found() -> Answer {
+    Answer::json(
+        404,
+        json!({ "code": "woocommerce_rest_invalid_id", "message": "Invalid resource ID.",
+                "data": { "status": 404 } }),
+    )
+}
+
+fn woo_auth_check(r: &Recorded) -> Result<(), String> {
+    use base64::Engine;
     let auth = r
         .headers
         .get("authorization")
@@ -455,6 +614,17 @@ pub fn woo_check(r: &Recorded) -> Result<(), String> {
     if !String::from_utf8_lossy(&decoded).contains(':') {
         return Err("Authorization must be consumer_key:consumer_secret".into());
     }
+    if !r
+        .headers
+        .get("content-type")
+        .is_some_and(|c| c.starts_with("application/json"))
+    {
+        return Err("content-type is not application/json".into());
+    }
+    Ok(())
+}
+
+fn woo_coupon_check(r: &Recorded) -> Result<(), String> {
     only_keys(&r.body, "the coupon", WOO_FIELDS)?;
     let b = &r.body;
     if field(b, "code")?.as_str().is_none_or(|c| c.is_empty()) {
