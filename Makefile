@@ -65,6 +65,10 @@ bench: $(STAMP)
 	cargo bench -p retention-core --bench coupons
 	bash bench/run_churn_bench.sh
 	bash bench/bulk_coupons.sh
+	cargo bench -p retention-email --bench compose
+	# The send rate is the pace against moto on the real clock, not CPU: the dev profile will do (a
+	# release build of the tests crate links every SDK with LTO, for minutes).
+	cargo test -p retention-tests --bench send_rate -- --bench
 
 # Init time of every function against a hello-world lambda_runtime function (BENCHMARKS.md).
 init-time: $(STAMP)

@@ -2,55 +2,20 @@
 //! (Raw), checked through what moto kept (`/moto-api/data.json`) and what the SDK sent (the wire
 //! recorder: configuration set and tags, which moto ignores).
 
-use chrono::{DateTime, Duration, Timelike, Utc};
-use retention_app::mail::{queue, Audience, QueuePorts, QueueRequest, Sender, SenderConfig};
-use retention_app::ports::{Compose, ComposeRequest, Outbox};
-use retention_core::email::consent::{Consent, ConsentState};
+use chrono::{DateTime, Duration, Utc};
+use retention_app::mail::{queue, Sender};
+use retention_app::ports::Outbox;
+use retention_core::email::consent::ConsentState;
 use retention_core::email::link::LinkSecret;
 use retention_core::email::outbox::Status;
-use retention_core::webhook::{Change, Order, OrderStatus, Person, Platform};
-use retention_core::{Currency, CustomerId, Email, Money, OrderId, StoreId};
+use retention_core::webhook::Change;
+use retention_tests::mail::{
+    broadcast, ids, mail_store, midday_zone, qports, subscribed, table_sender, Timed,
+};
+pub(crate) use retention_tests::mail::{order, Plain};
 use retention_tests::wire::Wire;
 use retention_tests::*;
 use std::sync::Arc;
-
-pub(crate) struct Plain;
-impl Compose for Plain {
-    fn compose(&self, req: &ComposeRequest<'_>) -> Result<Vec<u8>, String> {
-        let unsub = req
-            .unsubscribe
-            .map(|(u, m)| format!("List-Unsubscribe: <{u}>, <{m}>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"))
-            .unwrap_or_default();
-        Ok(format!(
-            "From: {}\r\nTo: {}\r\nSubject: {}\r\nMessage-ID: <{}@retention>\r\n{unsub}Content-Type: text/plain\r\n\r\nHello\r\n",
-            req.store.from_email.as_ref().unwrap(),
-            req.to,
-            req.message.template,
-            req.message.message_id()
-        )
-        .into_bytes())
-    }
-}
-
-pub(crate) fn order(customer: &str, consent: ConsentState, at: DateTime<Utc>) -> Order {
-    Order {
-        id: OrderId::parse(format!("o-{customer}")).unwrap(),
-        customer_id: CustomerId::parse(customer).unwrap(),
-        customer: Person {
-            email: Some(Email::parse(format!("{customer}@example.com")).unwrap()),
-            first_name: Some("Maya".into()),
-            consent: Some(Consent::platform(consent, Some(at))),
-            ..Person::default()
-        },
-        created_at: at,
-        updated_at: at,
-        total: Money::new(1000, Currency::parse("USD").unwrap()),
-        status: OrderStatus::Open,
-        items: vec![],
-        coupon_codes: vec![],
-        refunds: vec![],
-    }
-}
 
 async fn moto_messages() -> Vec<serde_json::Value> {
     let body = reqwest_get(&format!("{}/moto-api/data.json", endpoint())).await;
@@ -77,88 +42,6 @@ async fn reqwest_get(url: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A fresh table with a store that sends from a verified address at `rate` per second.
-async fn mail_store(
-    test: &str,
-    id: &str,
-    rate: u32,
-    timezone: Option<&str>,
-) -> (retention_dynamodb::Table, StoreId, String) {
-    let table = fresh_table(test).await;
-    let store = StoreId::parse(id).unwrap();
-    register(&table, &store, Platform::Generic, &["secret"]).await;
-    let (mut s, rev) = table.get_store(&store).await.unwrap().unwrap();
-    let from = format!("shop@{id}.example");
-    s.name = Some(format!("Shop {id}"));
-    s.from_email = Some(Email::parse(&from).unwrap());
-    s.mail.max_send_rate = Some(rate);
-    s.mail.postal_address = Some("1 Main St, Springfield".into());
-    s.timezone = timezone.map(str::to_string);
-    assert!(table.put_store(&s, rev).await.unwrap());
-    retention_ses::Ses::new(retention_ses::client(&aws()), None)
-        .verify_sender(&from)
-        .await
-        .unwrap();
-    (table, store, from)
-}
-
-/// Customers `ids`, subscribed, each with one order at `at`.
-async fn subscribed(
-    table: &retention_dynamodb::Table,
-    store: &StoreId,
-    ids: &[String],
-    at: DateTime<Utc>,
-) {
-    let d = deliveries(table);
-    for c in ids {
-        d.apply(
-            store,
-            &Change::Order(order(c, ConsentState::Subscribed, at)),
-            &[format!("d-{c}")],
-            at,
-        )
-        .await
-        .unwrap();
-    }
-}
-
-/// The sender of the functions: every port on the table, SES through `mailer`, `compose`.
-fn table_sender(
-    table: &Arc<retention_dynamodb::Table>,
-    mailer: Arc<dyn retention_app::ports::Mailer>,
-    compose: Arc<dyn Compose>,
-) -> Sender {
-    Sender::new(
-        email_sender::ports(table.clone(), mailer, compose),
-        SenderConfig::new(
-            LinkSecret::new("it-secret-0123456789").unwrap(),
-            "http://127.0.0.1:9000/lambda-url/customer-pages",
-        ),
-    )
-}
-
-fn broadcast(store: &StoreId, key: &str, now: DateTime<Utc>) -> QueueRequest {
-    QueueRequest {
-        store: store.clone(),
-        template: "win-back".into(),
-        marketing: true,
-        kind: "broadcast".into(),
-        key: key.into(),
-        audience: Audience::All,
-        offer: None,
-        campaign: None,
-        variant: None,
-        now,
-    }
-}
-
-fn qports(table: &Arc<retention_dynamodb::Table>) -> QueuePorts {
-    QueuePorts {
-        customers: table.clone(),
-        outbox: table.clone(),
-    }
-}
-
 /// Our messages moto kept since `before`, from `from`.
 async fn kept_from(before: usize, from: &str) -> Vec<serde_json::Value> {
     moto_messages().await[before..]
@@ -166,26 +49,6 @@ async fn kept_from(before: usize, from: &str) -> Vec<serde_json::Value> {
         .filter(|m| m["source"] == from)
         .cloned()
         .collect()
-}
-
-/// SES through moto, noting when each send left.
-struct Timed {
-    ses: retention_ses::Ses,
-    at: std::sync::Mutex<Vec<DateTime<Utc>>>,
-}
-
-#[async_trait::async_trait]
-impl retention_app::ports::Mailer for Timed {
-    async fn send(
-        &self,
-        email: &retention_app::ports::OutgoingEmail,
-    ) -> Result<String, retention_app::ports::MailError> {
-        self.at.lock().unwrap().push(Utc::now());
-        self.ses.send(email).await
-    }
-    async fn max_send_rate(&self) -> retention_app::Result<Option<u32>> {
-        self.ses.max_send_rate().await
-    }
 }
 
 #[tokio::test]
@@ -269,10 +132,6 @@ async fn a_broadcast_goes_once_through_ses_with_its_tags_and_headers() {
     assert_eq!(skipped.reason.as_deref(), Some("no_consent"));
 }
 
-fn ids(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}-{i}")).collect()
-}
-
 fn recipients(kept: &[serde_json::Value]) -> Vec<String> {
     // moto lists a Raw message's recipient twice (the To header and the destination): one per message.
     let mut to: Vec<String> = kept
@@ -298,11 +157,7 @@ async fn three_senders_share_the_pace_through_dynamodb_and_the_templates_reach_s
     // Pacing runs on the real clock, so the drain is "now": a zone where it is midday now keeps
     // the test clear of quiet hours whenever it runs.
     let now = Utc::now();
-    let offset = (12 - now.hour() as i32 + 36) % 24 - 12;
-    let zone = match offset {
-        0 => "Etc/GMT".to_string(),
-        o => format!("Etc/GMT{:+}", -o),
-    };
+    let zone = midday_zone(now);
     let (table, store, from) = mail_store("email_paced", "paced-store", 4, Some(&zone)).await;
     let customers = ids("p", 12);
     subscribed(&table, &store, &customers, now - Duration::days(30)).await;

@@ -2,6 +2,7 @@
 //! a fresh table per test so tests run in parallel, and typed helpers to send webhooks.
 
 pub mod browser;
+pub mod mail;
 pub mod poller;
 pub mod wire;
 

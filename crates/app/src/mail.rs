@@ -31,6 +31,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Claims lost in a row to other senders after which a sender lists the outbox again.
+const LOST_CLAIMS_BEFORE_RELISTING: u32 = 3;
+
 /// The ports the sender holds.
 #[derive(Clone)]
 pub struct SenderPorts {
@@ -194,38 +197,44 @@ impl Sender {
             rate_source,
             ..Default::default()
         };
-        while started.elapsed() < self.config.max_run {
-            let due = self
-                .ports
-                .outbox
-                .due(store_id, now, self.config.batch)
-                .await?;
-            if due.is_empty() {
+        // A batch is claimed and decided while the one before it is being sent, so the sender's
+        // slots never wait for its own reads and claims (the listing skips what is claimed).
+        let mut next: Option<(Vec<Ready>, DrainReport)> = None;
+        let mut more = true;
+        loop {
+            let current = next.take();
+            if current.is_none() && !more {
                 break;
             }
-            let mut batch = DrainReport::default();
-            let mut ready = Vec::new();
-            for m in due {
-                if let Some(r) = self
-                    .prepare(&store, m, paused.as_deref(), now, &mut batch)
-                    .await?
-                {
-                    ready.push(r);
+            let preparing = async {
+                if !more || started.elapsed() >= self.config.max_run {
+                    return Ok(None);
                 }
+                self.prepare_batch(&store, paused.as_deref(), now).await
+            };
+            let sending = async {
+                match current {
+                    Some((ready, mut batch)) => {
+                        self.send_paced(&pace, rate, ready, now, &mut batch).await?;
+                        Ok::<_, crate::error::PortError>(Some(batch))
+                    }
+                    None => Ok(None),
+                }
+            };
+            let (sent, prepared) = futures_util::future::join(sending, preparing).await;
+            if let Some(batch) = sent? {
+                if batch.sent > 0 {
+                    let counts = DayCounts {
+                        sent: batch.sent,
+                        ..Default::default()
+                    };
+                    self.ports.reputation.add(store_id, today, &counts).await?;
+                }
+                report.add(&batch);
             }
-            let progressed = batch != DrainReport::default() || !ready.is_empty();
-            self.send_paced(&pace, rate, ready, now, &mut batch).await?;
-            if batch.sent > 0 {
-                let counts = DayCounts {
-                    sent: batch.sent,
-                    ..Default::default()
-                };
-                self.ports.reputation.add(store_id, today, &counts).await?;
-            }
-            report.add(&batch);
-            if !progressed {
-                // Everything due is claimed by live senders: leave it to them.
-                break;
+            match prepared? {
+                Some(b) => next = Some(b),
+                None => more = false,
             }
         }
         tracing::info!(
@@ -238,6 +247,47 @@ impl Sender {
             "drained the outbox"
         );
         Ok(report)
+    }
+
+    /// Lists what is due and claims and decides each: the messages to send and what became of the
+    /// rest; `None` when nothing is due, or everything due is held by live senders.
+    async fn prepare_batch(
+        &self,
+        store: &Store,
+        paused: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Vec<Ready>, DrainReport)>> {
+        let mut due = self
+            .ports
+            .outbox
+            .due(&store.id, now, self.config.batch)
+            .await?;
+        // Senders that list at the same moment see the same messages: each starts at its own
+        // place in the list, and one that keeps losing the claims to the others stops and lists
+        // again (the listing leaves out what they hold), instead of trying every one of theirs.
+        if due.len() > 1 {
+            let start = crate::delivery::backoff_seed() % due.len() as u64;
+            due.rotate_left(start as usize);
+        }
+        let mut batch = DrainReport::default();
+        let mut ready = Vec::new();
+        let mut lost_in_a_row = 0;
+        for m in due {
+            let lost = batch.lost_races;
+            if let Some(r) = self.prepare(store, m, paused, now, &mut batch).await? {
+                ready.push(r);
+            }
+            lost_in_a_row = if batch.lost_races > lost {
+                lost_in_a_row + 1
+            } else {
+                0
+            };
+            if lost_in_a_row == LOST_CLAIMS_BEFORE_RELISTING {
+                break;
+            }
+        }
+        let progressed = batch != DrainReport::default() || !ready.is_empty();
+        Ok(progressed.then_some((ready, batch)))
     }
 
     /// Claims one due message and decides it: `Some` when it is to be sent now.

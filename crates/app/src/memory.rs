@@ -678,10 +678,10 @@ impl Outbox for Memory {
             .lock()
             .outbox
             .values()
-            .filter(|m| &m.store == store && m.status.is_pending() && m.due <= now)
+            .filter(|m| &m.store == store && m.status.is_pending() && m.listed_at() <= now)
             .cloned()
             .collect();
-        due.sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+        due.sort_by(|a, b| (a.listed_at(), &a.key).cmp(&(b.listed_at(), &b.key)));
         due.truncate(limit);
         Ok(due)
     }

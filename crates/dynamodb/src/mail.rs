@@ -50,7 +50,7 @@ impl OutboxItem {
         Self {
             pk: store_pk(&m.store),
             gsi1pk: pending.then(|| due_gsi(&m.store)),
-            gsi1sk: pending.then(|| due_sort(m.due, &sk)),
+            gsi1sk: pending.then(|| due_sort(m.listed_at(), &sk)),
             sk,
             message: m.clone(),
         }
@@ -111,7 +111,7 @@ impl Outbox for Table {
             let sk = sort_key(&item).to_string();
             let m = from_item::<OutboxItem>(&sk, item)?.message;
             // The index is eventually consistent: a message just finished may linger in it.
-            if m.status.is_pending() && m.due <= now {
+            if m.status.is_pending() && m.listed_at() <= now {
                 due.push(m);
             }
         }

@@ -155,6 +155,17 @@ impl OutboxMessage {
     pub fn message_id(&self) -> String {
         self.key.message_id(&self.store)
     }
+
+    /// When a sender next needs to see the message in the list of what is due: at its due time,
+    /// or, while a sender holds it (`claimed`, `sending`), once that claim is [`STALE_CLAIM`] old.
+    /// So concurrent senders list only what nobody holds and never queue up behind each other's
+    /// claims, and a dead sender's claim comes back exactly when it may be recovered.
+    pub fn listed_at(&self) -> DateTime<Utc> {
+        match self.status {
+            Status::Claimed | Status::Sending => self.due.max(self.updated_at + STALE_CLAIM),
+            _ => self.due,
+        }
+    }
 }
 
 /// Frequency caps: at most `max` marketing emails to one customer within `within`.
