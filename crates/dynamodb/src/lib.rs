@@ -1,6 +1,7 @@
 //! The DynamoDB adapter: the one table (see docs/data-model.md) behind the use cases' ports. This
 //! is the only crate that names DynamoDB types: everything it hands back is a core type.
 
+pub mod capacity;
 pub mod coupons;
 pub mod customers;
 mod items;
