@@ -4,6 +4,7 @@
 pub mod capacity;
 pub mod coupons;
 pub mod customers;
+pub mod decode;
 mod items;
 pub mod keys;
 pub mod ledger;
