@@ -15,6 +15,7 @@ use retention_core::scan::Phase;
 use retention_core::store::Store;
 use retention_core::webhook::{Change, Order, OrderStatus, Person, Platform};
 use retention_core::{Currency, CustomerId, Money, OrderId, StoreId};
+use retention_dynamodb::Table;
 use retention_sqs::JobQueue;
 use retention_tests::poller::{self, Poll, Queues};
 use retention_tests::{aws, deliveries, fresh_table};
@@ -85,7 +86,10 @@ async fn a_simulated_store_is_scored_through_sqs_with_killed_workers_and_beats_t
         page_items: 200,
         ..ScanSettings::default()
     };
-    let app = App::new(Ports::on(table.clone(), queue)).with_settings(settings);
+    // The function's own handle on the same table, so that its requests and read units are
+    // counted apart from the test's (the orders above, the polls for the end below).
+    let scan_table = Arc::new(Table::new(table.client().clone(), table.name()));
+    let app = App::new(Ports::on(scan_table.clone(), queue)).with_settings(settings);
     let scheduled = |detail: Value| {
         json!({
             "version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
@@ -127,6 +131,43 @@ async fn a_simulated_store_is_scored_through_sqs_with_killed_workers_and_beats_t
     .await;
     eprintln!("poller: {polled:?}");
     assert!(polled.killed > 0, "some invocations were killed mid-work");
+    // The scan's reads, from the scheduled event to the run's end, killed work included, by
+    // DynamoDB's rule (moto reports a constant per request: printed beside, not judged). Two
+    // parts: the pages of customers, which grow with the store, and each job's bookkeeping (the
+    // store, the run, its checkpoint and the fitted model: strong reads of one 4 KB step each),
+    // which grows with the messages. With 600 customers in 64 segments (9 a segment) the second
+    // part dominates; with 10 million in 256 segments it is a rounding error (BENCHMARKS.md).
+    let reads = scan_table.reads_by_purpose();
+    let per_customer = |units: f64| units / CUSTOMERS as f64;
+    for (purpose, r) in &reads {
+        eprintln!(
+            "reads {purpose:?}: {} requests, {} read units by DynamoDB's rule ({:.3} per customer), {} as moto reports them",
+            r.requests,
+            r.by_rule,
+            per_customer(r.by_rule),
+            r.reported
+        );
+    }
+    let total = scan_table.read_units_by_rule();
+    let pages = reads["reading a page of customers"].by_rule;
+    let messages = polled.deleted + polled.killed;
+    let per_message = (total - pages) / messages as f64;
+    eprintln!(
+        "read units per customer per scan: {:.3} in all; the two passes over the customers' pages {:.3}; \
+         the rest {per_message:.2} per job message ({messages} handled or killed); {} requests",
+        per_customer(total),
+        per_customer(pages),
+        scan_table.requests(),
+    );
+    assert!(
+        per_customer(pages) <= 1.0,
+        "{} read units per customer in pages",
+        per_customer(pages)
+    );
+    assert!(
+        per_message <= 8.0,
+        "{per_message} read units of bookkeeping per job"
+    );
 
     let json = table
         .document(&store, as_of, Phase::Done, 0)
@@ -178,7 +219,7 @@ async fn a_simulated_store_is_scored_through_sqs_with_killed_workers_and_beats_t
 
     // The same day again: the run is done, nothing is sent or written.
     let items_before = table.count_store_items(&store).await.unwrap();
-    let requests_before = table.requests();
+    let requests_before = scan_table.requests();
     let again = handle(
         &app,
         scheduled(json!({ "store_id": "sim-shop", "as_of": as_of })),
@@ -188,7 +229,7 @@ async fn a_simulated_store_is_scored_through_sqs_with_killed_workers_and_beats_t
     assert_eq!(again["created"], false);
     assert_eq!(again["phase"], "done");
     // Three reads (the store, the run, that its report is stored), no write.
-    assert_eq!(table.requests() - requests_before, 3);
+    assert_eq!(scan_table.requests() - requests_before, 3);
     assert_eq!(
         queues.depth().await,
         (0, 0),

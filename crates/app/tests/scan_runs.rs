@@ -403,6 +403,48 @@ async fn small_empty_one_time_and_free_stores_each_end_in_a_clear_state() {
     assert_eq!(model.spend_left_out, 200);
 }
 
+/// A store that passes every eligibility test (200 customers, 50 repeat buyers, 120 days) but on
+/// which the Pareto/NBD fit cannot converge: 150 customers ordered once, 120 days ago, and 50 have
+/// ordered every day since (no gamma mix of purchase rates fits that; see the core's
+/// `a_fit_that_does_not_converge_falls_back_and_says_why`). The run completes on the fallback
+/// priors, says so and why, and scores everyone.
+#[tokio::test]
+async fn a_fit_that_does_not_converge_ends_on_the_fallback_with_everyone_scored() {
+    let m = registered(Some(usd()));
+    let first_day = 365 - 120;
+    for i in 0..150 {
+        order(&m, &format!("once{i}"), 0, first_day, 2_500).await;
+    }
+    for i in 0..50 {
+        for k in 0..=120 {
+            order(&m, &format!("daily{i}"), k, first_day + k, 1_200).await;
+        }
+    }
+    let r = run_all(&m, 4, 2).await;
+    assert_eq!(r.customers_read, 200);
+    assert_eq!(r.scores.scored, 200, "every customer is scored");
+    assert_eq!(r.scores.written, 200);
+    assert_eq!(r.scores.by_bucket.values().sum::<u64>(), 200);
+    assert_eq!(r.method, "fallback");
+    assert!(
+        r.method_detail
+            .contains("because the Pareto/NBD fit did not converge ("),
+        "{}",
+        r.method_detail
+    );
+    let model = r.model.expect("the fallback model is stored");
+    assert_eq!(model.counts, FALLBACK_PRIORS_DAYS);
+    let diagnostics = model
+        .diagnostics
+        .expect("with the failed fit's diagnostics");
+    assert!(!diagnostics.converged, "{diagnostics:?}");
+    assert!(
+        r.method_detail.contains(diagnostics.stop_reason.describe()),
+        "{}",
+        r.method_detail
+    );
+}
+
 #[tokio::test]
 async fn a_store_without_a_currency_is_told_what_to_set() {
     let m = registered(None);

@@ -11,7 +11,8 @@
 //!   decode the page (profiles, orders and the stored scores), score every customer with the run's
 //!   model, compare with the stored score. The stored scores are the ones this model gives, so the
 //!   decision is "write nothing" for every customer, as on a second scan of unchanged data (goal
-//!   ≥ 250,000 customers/s on one core).
+//!   ≥ 250,000 customers/s on one core). The same page through serde_dynamo, the reference
+//!   decoder, runs beside it.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -22,7 +23,8 @@ use retention_core::profile::OrderSummary;
 use retention_core::signature;
 use retention_core::webhook::{self, OrderStatus, Parsed, Platform};
 use retention_core::{Currency, CustomerId, Money, OrderId, StoreId};
-use retention_dynamodb::customers::decode_customers;
+use retention_dynamodb::customers::{decode_customers, decode_customers_via};
+use retention_dynamodb::decode::Via;
 use retention_dynamodb::keys::{customer_sk, order_copy_sk, store_pk};
 use retention_dynamodb::ledger::commit_items;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -277,16 +279,22 @@ fn scan(c: &mut Criterion) {
     for (id, score) in scores {
         with_scores.push(score_item(id, score));
     }
-    let decide = |items: Vec<Item>| {
-        let customers = decode_customers(items).unwrap();
+    let decide_via = |items: Vec<Item>, via: Via| {
+        let customers = decode_customers_via(items, via).unwrap();
         let mut tally = ScoreTally::default();
         let writes = score_page(&customers, &fitted, usd, &mut tally);
         (writes.len(), tally.scored)
     };
+    let decide = |items: Vec<Item>| decide_via(items, Via::Direct);
     assert_eq!(
         decide(with_scores.clone()),
         (0, PER_PAGE as u64),
         "unchanged: nothing to write"
+    );
+    assert_eq!(
+        decode_customers_via(with_scores.clone(), Via::Serde).unwrap(),
+        decode_customers(with_scores.clone()).unwrap(),
+        "the direct decoder reads the page as serde_dynamo does"
     );
     let mut g = c.benchmark_group("scan");
     g.throughput(Throughput::Elements(PER_PAGE as u64));
@@ -296,6 +304,16 @@ fn scan(c: &mut Criterion) {
             b.iter_batched(
                 || with_scores.clone(),
                 |items| black_box(decide(items)),
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    g.bench_function(
+        "the same, decoded by serde_dynamo (the reference decoder)",
+        |b| {
+            b.iter_batched(
+                || with_scores.clone(),
+                |items| black_box(decide_via(items, Via::Serde)),
                 BatchSize::SmallInput,
             )
         },

@@ -2,10 +2,9 @@
 //! range, a segment of the store one Query per page over its bucket range. Pages end on a customer
 //! boundary and their cursor is a key, so a stream can stop after any page and resume there.
 
-use crate::items::{self, ProfileItem};
+use crate::decode::{self, Via};
 use crate::keys::*;
-use crate::scan::ScoreItem;
-use crate::table::{from_item, sort_key, to_av, Expr, Item, Query, Range, Read, Table};
+use crate::table::{sort_key, to_av, Expr, Item, Query, Range, Read, Table};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use retention_app::ports::{ConsentChanges, Customers, Page};
@@ -17,9 +16,18 @@ use retention_core::{CustomerId, Email, StoreId};
 
 /// Decodes a run of customer-collection items, in key order, into whole customers: each profile
 /// item and the copies of orders after it become one [`Profile`]. Memory is the items' and the
-/// profiles', nothing more.
+/// profiles', nothing more. Read by the direct decoder ([`crate::decode`]).
 pub fn decode_customers(
     items: Vec<Item>,
+) -> std::result::Result<Vec<(CustomerId, Profile)>, AwsError> {
+    decode_customers_via(items, Via::Direct)
+}
+
+/// [`decode_customers`] with the decoder chosen: [`Via::Serde`] is the reference the direct one is
+/// tested and measured against.
+pub fn decode_customers_via(
+    items: Vec<Item>,
+    via: Via,
 ) -> std::result::Result<Vec<(CustomerId, Profile)>, AwsError> {
     let mut out: Vec<(CustomerId, Profile)> = Vec::new();
     for item in items {
@@ -32,17 +40,16 @@ pub fn decode_customers(
         let profile = &mut out.last_mut().expect("pushed above").1;
         match parsed {
             CustomerKey::Profile(_) => {
-                let p: ProfileItem = from_item(&key, item)?;
+                let p = decode::profile(&key, item, via)?;
                 profile.person = p.person();
                 profile.redacted = p.redacted.unwrap_or(false);
                 profile.unsubscribed_at = p.unsub_at;
             }
             CustomerKey::Score(_) => {
-                let item: ScoreItem = from_item(&key, item)?;
-                profile.score = Some(item.score);
+                profile.score = Some(decode::score(&key, item, via)?);
             }
             CustomerKey::Order(_, order) => {
-                let (summary, refunds) = items::order_copy(&key, item)?;
+                let (summary, refunds) = decode::order_copy(&key, item, via)?;
                 for (refund, r) in refunds {
                     profile.refunds.insert((order.clone(), refund), r);
                 }

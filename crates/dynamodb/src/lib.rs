@@ -1,8 +1,10 @@
 //! The DynamoDB adapter: the one table (see docs/data-model.md) behind the use cases' ports. This
 //! is the only crate that names DynamoDB types: everything it hands back is a core type.
 
+pub mod capacity;
 pub mod coupons;
 pub mod customers;
+pub mod decode;
 mod items;
 pub mod keys;
 pub mod ledger;

@@ -4,14 +4,16 @@
 use crate::keys::{store_pk, PK, SK};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use retention_aws::AwsError;
 use retention_core::StoreId;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -21,6 +23,27 @@ pub struct Table {
     pub(crate) client: Client,
     pub(crate) name: String,
     requests: Arc<AtomicU64>,
+    /// The reads through [`Table::get`], [`Table::query_page`] and the GSI1 queries, by what
+    /// they were for (their context): requests and read units (see [`crate::capacity`]).
+    reads: Arc<Mutex<BTreeMap<&'static str, Reads>>>,
+}
+
+/// One purpose's reads, in half read units.
+#[derive(Default)]
+struct Reads {
+    requests: u64,
+    half_by_rule: u64,
+    half_reported: u64,
+}
+
+/// One purpose's reads: how many requests, and their read units two ways.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadUnits {
+    pub requests: u64,
+    /// By DynamoDB's rule, from the items returned.
+    pub by_rule: f64,
+    /// As the responses said (the rule's figure where they said nothing).
+    pub reported: f64,
 }
 
 /// A transaction's outcome: committed, or one reason code per item.
@@ -253,6 +276,7 @@ impl Table {
             client,
             name: name.into(),
             requests: Arc::new(AtomicU64::new(0)),
+            reads: Arc::default(),
         }
     }
 
@@ -269,6 +293,47 @@ impl Table {
     }
     pub(crate) fn count(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Read units the reads of this handle have consumed so far, as the responses reported them
+    /// (by DynamoDB's rule where a response said nothing). On DynamoDB, the bill.
+    pub fn read_units(&self) -> f64 {
+        self.reads_by_purpose().values().map(|r| r.reported).sum()
+    }
+    /// The same reads by DynamoDB's rule, from the items returned: the figure that means something
+    /// against moto, which reports a constant per request.
+    pub fn read_units_by_rule(&self) -> f64 {
+        self.reads_by_purpose().values().map(|r| r.by_rule).sum()
+    }
+    /// The reads so far by what they were for (the request's context, "reading a page of
+    /// customers"), in read units.
+    pub fn reads_by_purpose(&self) -> BTreeMap<&'static str, ReadUnits> {
+        let reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        reads
+            .iter()
+            .map(|(k, r)| {
+                let units = ReadUnits {
+                    requests: r.requests,
+                    by_rule: r.half_by_rule as f64 / 2.0,
+                    reported: r.half_reported as f64 / 2.0,
+                };
+                (*k, units)
+            })
+            .collect()
+    }
+    fn charge<'a>(
+        &self,
+        context: &'static str,
+        consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>,
+        items: impl IntoIterator<Item = &'a Item>,
+        strong: bool,
+    ) {
+        let c = crate::capacity::charged_half_units(consumed, items, strong);
+        let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+        let r = reads.entry(context).or_default();
+        r.requests += 1;
+        r.half_by_rule += c.by_rule;
+        r.half_reported += c.reported;
     }
 
     /// Sends one `TransactWriteItems`; a cancellation is an outcome, not an error.
@@ -311,17 +376,19 @@ impl Table {
         context: &'static str,
     ) -> Result<Option<Item>, AwsError> {
         self.count();
-        Ok(self
+        let out = self
             .client
             .get_item()
             .table_name(&self.name)
             .key(PK, s(store_pk(store)))
             .key(SK, s(sk))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
-            .map_err(|e| AwsError::sdk(context, e))?
-            .item)
+            .map_err(|e| AwsError::sdk(context, e))?;
+        self.charge(context, out.consumed_capacity(), out.item(), true);
+        Ok(out.item)
     }
 
     /// One page of `query`, from `start` (a page's `last_key`), at most `limit` items (DynamoDB
@@ -360,9 +427,16 @@ impl Table {
             .set_limit(limit.map(|l| l.min(i32::MAX as usize) as i32))
             .set_projection_expression(projection.map(str::to_string))
             .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| AwsError::sdk(context, e))?;
+        self.charge(
+            context,
+            out.consumed_capacity(),
+            out.items(),
+            *read == Read::Strong,
+        );
         Ok(QueryPage {
             items: out.items.unwrap_or_default(),
             last_key: out.last_evaluated_key,
@@ -415,9 +489,12 @@ impl Table {
                 .expression_attribute_values(":g", s(key))
                 .set_projection_expression(projection.map(str::to_string))
                 .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
                 .map_err(|e| AwsError::sdk(context, e))?;
+            // GSI reads are always eventually consistent.
+            self.charge(context, page.consumed_capacity(), page.items(), false);
             out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(k) => start = Some(k),

@@ -345,4 +345,68 @@ mod tests {
         assert_eq!(model.settings.thresholds.bucket(0.9), RiskBucket::High);
         assert!(RiskThresholds::new(0.9, 0.5).is_err());
     }
+
+    /// Two kinds of customer and nothing between: 150 who ordered once, 50 who have ordered every
+    /// day since (x = t_x = T = 120 days). No gamma distribution of purchase rates fits a point
+    /// mass at zero beside one at a purchase a day: the likelihood climbs towards r, α → 0, the
+    /// boundary of the parameter space, and the minimizer stops on rounding with a gradient far
+    /// from zero. The store passes every eligibility test, so it is the fit itself that fails.
+    #[test]
+    fn a_fit_that_does_not_converge_falls_back_and_says_why() {
+        let end = d("2024-06-30");
+        let first = d("2024-03-02");
+        let once = summarize(
+            &[Purchase {
+                date: first,
+                amount_minor: 2500,
+            }],
+            end,
+            TimeUnit::Days,
+        )
+        .unwrap();
+        let daily_orders: Vec<Purchase> = (0..=120)
+            .map(|k| Purchase {
+                date: first + Duration::days(k),
+                amount_minor: 1200,
+            })
+            .collect();
+        let daily = summarize(&daily_orders, end, TimeUnit::Days).unwrap();
+        assert_eq!(
+            (daily.frequency, daily.recency, daily.age),
+            (120, 120.0, 120.0)
+        );
+        let mut customers = vec![once.clone(); 150];
+        customers.extend(std::iter::repeat_n(daily.clone(), 50));
+        let settings = ScoringSettings::default();
+        assert!(customers.len() >= settings.min_customers);
+
+        let model = ChurnModel::build(&customers, end, settings);
+
+        let Method::FallbackPriors { reason } = &model.method else {
+            panic!("expected the fallback, got {:?}", model.method);
+        };
+        assert!(
+            reason.starts_with("the Pareto/NBD fit did not converge ("),
+            "{reason}"
+        );
+        let diagnostics = model
+            .diagnostics
+            .as_ref()
+            .expect("the failed fit's diagnostics are kept");
+        assert!(!diagnostics.converged);
+        assert!(
+            reason.contains(diagnostics.stop_reason.describe()),
+            "{reason}"
+        );
+        assert!(diagnostics.gradient_max_abs > 1e-3, "{diagnostics:?}");
+        assert_eq!(model.counts, FALLBACK_PRIORS_DAYS);
+        assert!(model.spend.is_none());
+        // Everyone is still scored, with the priors.
+        for s in [&once, &daily] {
+            let risk = model.score(s, end);
+            assert!((0.0..=1.0).contains(&risk.churn_risk), "{risk:?}");
+            assert!(risk.predicted_clv_minor >= 0);
+        }
+        assert!(model.score(&daily, end).churn_risk < model.score(&once, end).churn_risk);
+    }
 }
