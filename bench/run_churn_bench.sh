@@ -21,3 +21,10 @@ CHURN_BENCH_DIR="$OUT" cargo bench -p retention-core --bench churn -- "${CRITERI
     echo
     "$VENV/bin/python" bench/lifetimes_compare.py --bench-dir "$OUT" --criterion-dir "$TARGET/criterion" ${LIFETIMES_ARGS:-}
 } | tee "$OUT/BENCHMARKS-churn.md"
+
+# `retention model fit` as a whole process against lifetimes, from the same transaction CSV (issue 11).
+# The CLI as `make demo` builds it (dev profile, retention-core at opt-level 2): a release build
+# links every AWS SDK with LTO for many minutes, and would only be faster.
+cargo build --bin retention
+"$VENV/bin/python" bench/model_fit_compare.py --binary "$TARGET/debug/retention" --dir "$OUT" \
+    ${MODEL_FIT_ARGS:-} | tee -a "$OUT/BENCHMARKS-churn.md"
