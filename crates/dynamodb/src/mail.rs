@@ -203,6 +203,17 @@ impl SendHistory for Table {
     }
 }
 
+/// A value no other reservation writes: this process, a counter, and the time.
+fn reservation_token() -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "{}-{seq}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
+}
+
 #[async_trait]
 impl Pacer for Table {
     async fn reserve(
@@ -213,6 +224,10 @@ impl Pacer for Table {
         now: DateTime<Utc>,
     ) -> retention_app::Result<DateTime<Utc>> {
         let context = "reserving send slots";
+        // Each write carries a token of its own: when the SDK retries a put whose answer was lost
+        // (a loaded server), the retry fails its condition although the first try landed, and the
+        // next read then shows our own token: those slots are ours, not taken by someone else.
+        let mut attempted: Option<(String, i64, i64)> = None;
         for _ in 0..50 {
             self.count();
             let got = self
@@ -231,16 +246,28 @@ impl Pacer for Table {
                 .and_then(|i| i.get("next"))
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse().ok());
+            if let Some((token, next, first)) = &attempted {
+                let by = got
+                    .item
+                    .as_ref()
+                    .and_then(|i| i.get("by"))
+                    .and_then(|v| v.as_s().ok());
+                if by == Some(token) && stored == Some(*next) {
+                    return Ok(DateTime::from_timestamp_micros(*first).unwrap_or(now));
+                }
+            }
             let now_us = now.timestamp_micros();
             let first = stored.unwrap_or(now_us).max(now_us);
             let next = first + spacing.num_microseconds().unwrap_or(1_000_000) * i64::from(count);
+            let token = reservation_token();
             let mut req = self
                 .client
                 .put_item()
                 .table_name(&self.name)
                 .item(PK, s(PACE_PK))
                 .item(SK, s(pace))
-                .item("next", n(next));
+                .item("next", n(next))
+                .item("by", s(token.clone()));
             req = match stored {
                 None => req.condition_expression("attribute_not_exists(PK)"),
                 Some(old) => req
@@ -252,6 +279,7 @@ impl Pacer for Table {
             if condition_held(req.send().await, context)? {
                 return Ok(DateTime::from_timestamp_micros(first).unwrap_or(now));
             }
+            attempted = Some((token, next, first));
         }
         Err(retention_app::PortError::contention(context, 50))
     }
