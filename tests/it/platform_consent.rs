@@ -5,6 +5,7 @@
 //! one-click POST through customer-pages' wiring (credentials from SSM) reaches the platform, and a
 //! platform that is down changes nothing of the customer's answer or of the withdrawal here.
 
+use crate::coupons::contract::retry;
 use crate::customer_pages::{marketing_allowed, subscribed_customer};
 use chrono::{DateTime, Duration as Days, Utc};
 use lambda_http::http::Method;
@@ -13,7 +14,7 @@ use retention_core::webhook::Platform;
 use retention_core::{CustomerId, StoreId};
 use retention_platforms::consent::PlatformConsents;
 use retention_platforms::mock::{self, Answer, Mock, Recorded};
-use retention_platforms::{Credentials, PlatformClient, PlatformError, RetryPolicy};
+use retention_platforms::{Credentials, PlatformClient, PlatformError};
 use retention_tests::*;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -22,15 +23,6 @@ use std::time::Duration;
 
 fn at() -> DateTime<Utc> {
     "2026-12-04T10:00:00Z".parse().unwrap()
-}
-
-fn retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-        budget: Duration::from_secs(5),
-    }
 }
 
 fn shopify_creds(mock: &Mock, token: &str) -> Value {

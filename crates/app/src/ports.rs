@@ -296,17 +296,6 @@ pub enum ConsentSync {
     Failed(String),
 }
 
-impl ConsentSync {
-    /// The word a log line carries.
-    pub fn label(&self) -> &'static str {
-        match self {
-            ConsentSync::Sent => "sent",
-            ConsentSync::Skipped(_) => "skipped",
-            ConsentSync::Failed(_) => "failed",
-        }
-    }
-}
-
 /// The store's own platform (Shopify, WooCommerce) told that a customer unsubscribed here, so the
 /// store's other tools stop mailing them too.
 #[async_trait]

@@ -2,7 +2,7 @@
 //! credentials from the `PlatformSecrets` port, one client per store and warm instance.
 
 use crate::clients::StoreClients;
-use crate::{PlatformError, RetryPolicy};
+use crate::RetryPolicy;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use retention_app::ports::{Checkouts, PlatformSecrets};
@@ -46,11 +46,10 @@ impl Checkouts for PlatformCheckouts {
             Ok(created) => CheckoutSync::Created {
                 remote_id: created.remote_id,
             },
-            Err(e @ PlatformError::Unauthorized(_)) => {
-                self.clients.forget(&store.id);
+            Err(e) => {
+                self.clients.failed(&store.id, &e);
                 failed(e.to_string())
             }
-            Err(e) => failed(e.to_string()),
         }
     }
 }

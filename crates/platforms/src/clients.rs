@@ -1,7 +1,7 @@
 //! One platform client per store and warm instance, built from the store's credentials (the
 //! `PlatformSecrets` port) the first time it is needed, for coupons and consent alike.
 
-use crate::{Credentials, PlatformClient, RetryPolicy};
+use crate::{Credentials, PlatformClient, PlatformError, RetryPolicy};
 use retention_app::ports::PlatformSecrets;
 use retention_app::TtlCache;
 use retention_core::StoreId;
@@ -53,8 +53,11 @@ impl StoreClients {
             .await
     }
 
-    /// Drops the store's client: a rotated token is read again next time, not the dead one kept.
-    pub(crate) fn forget(&self, store: &StoreId) {
-        self.clients.forget(store);
+    /// Notes that a call with the store's client failed with `e`: a rejected token drops the
+    /// client, so a rotated one is read again next time instead of the dead one kept.
+    pub(crate) fn failed(&self, store: &StoreId, e: &PlatformError) {
+        if matches!(e, PlatformError::Unauthorized(_)) {
+            self.clients.forget(store);
+        }
     }
 }

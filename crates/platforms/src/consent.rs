@@ -5,7 +5,7 @@
 //! withdrawal in our table stands.
 
 use crate::clients::StoreClients;
-use crate::{PlatformError, RetryPolicy};
+use crate::RetryPolicy;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use retention_app::ports::{ConsentSync, PlatformConsent, PlatformSecrets};
@@ -61,11 +61,10 @@ impl PlatformConsent for PlatformConsents {
         match client.unsubscribe(customer, at).await {
             Ok(true) => ConsentSync::Sent,
             Ok(false) => ConsentSync::Skipped("a guest, with no account on the platform".into()),
-            Err(e @ PlatformError::Unauthorized(_)) => {
-                self.clients.forget(&store.id);
+            Err(e) => {
+                self.clients.failed(&store.id, &e);
                 failed(e.to_string())
             }
-            Err(e) => failed(e.to_string()),
         }
     }
 }

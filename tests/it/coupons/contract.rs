@@ -38,7 +38,7 @@ fn pct() -> Discount {
     Discount::Percentage { basis_points: 1500 }
 }
 
-fn retry() -> RetryPolicy {
+pub(crate) fn retry() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(5),

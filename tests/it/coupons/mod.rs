@@ -1,7 +1,7 @@
 //! Coupons against moto: the coupon-issuer handler, redemption by order webhooks, platform adapters
 //! against a local stand-in that holds them to the documented contract, and the bulk CLI.
 
-mod contract;
+pub(crate) mod contract;
 mod issue;
 mod platform;
 mod redeem;
